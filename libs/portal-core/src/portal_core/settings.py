@@ -1,0 +1,113 @@
+"""Typed settings read once from the environment, validated at start, secrets redacted."""
+
+from __future__ import annotations
+
+import os
+import typing
+from collections.abc import Mapping
+from typing import Any, ClassVar, Literal, TypeVar
+
+import msgspec
+
+
+class Secret:
+    """A string that never shows itself in reprs, logs or tracebacks; call `.reveal()` to use it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+class SettingsError(RuntimeError):
+    """Raised at start when the environment does not describe a runnable service."""
+
+
+Environment = Literal["development", "test", "production"]
+
+
+class BaseSettings(msgspec.Struct, kw_only=True, frozen=True):
+    """Fields every service reads. Field `foo_bar` comes from env var `FOO_BAR`.
+
+    A `Secret` field with a default (a development value) must be set explicitly in production;
+    a `Secret | None` field is optional everywhere (the feature it unlocks is simply off).
+    Names in `required_in_production` must be set explicitly in production too (public keys, URLs).
+    """
+
+    required_in_production: ClassVar[tuple[str, ...]] = ()
+
+    environment: Environment = "development"
+    log_level: str = "INFO"
+    otel_exporter_otlp_endpoint: str | None = None
+    service_instance_id: str = ""
+
+
+S = TypeVar("S", bound=BaseSettings)
+
+
+def _dec_hook(type_: type, value: Any) -> Any:
+    if type_ is Secret:
+        if isinstance(value, str):
+            return Secret(value)
+        raise msgspec.ValidationError("expected a string")
+    raise NotImplementedError
+
+
+def _is_required_secret(annotation: Any) -> bool:
+    return annotation is Secret
+
+
+def _secret_field_names(cls: type[BaseSettings]) -> list[str]:
+    hints = typing.get_type_hints(cls)
+    return [name for name, hint in hints.items() if _is_required_secret(hint)]
+
+
+def load_settings(cls: type[S], environ: Mapping[str, str] | None = None) -> S:
+    """Build `cls` from environment variables (upper-cased field names); raise SettingsError on bad input."""
+    env = os.environ if environ is None else environ
+    names = [f.name for f in msgspec.structs.fields(cls)]
+    raw = {name: env[name.upper()] for name in names if env.get(name.upper(), "") != ""}
+    try:
+        settings = msgspec.convert(raw, cls, strict=False, dec_hook=_dec_hook)
+    except msgspec.ValidationError as exc:
+        raise SettingsError(f"{cls.__name__}: invalid environment: {_env_path(str(exc))}") from None
+    if settings.environment == "production":
+        required = [*_secret_field_names(cls), *cls.required_in_production]
+        missing = [n.upper() for n in required if n not in raw]
+        if missing:
+            raise SettingsError(
+                f"{cls.__name__}: production mode needs these set: {', '.join(sorted(missing))}"
+            )
+    return settings
+
+
+def redacted(settings: BaseSettings) -> dict[str, Any]:
+    """Settings as a dict safe to log: every secret replaced by a mask."""
+    out: dict[str, Any] = {}
+    for field in msgspec.structs.fields(settings):
+        value = getattr(settings, field.name)
+        out[field.name] = "**********" if isinstance(value, Secret) else value
+    return out
+
+
+def _env_path(message: str) -> str:
+    # msgspec says "at `$.log_level`"; users set LOG_LEVEL.
+    if "`$." in message:
+        head, _, rest = message.partition("`$.")
+        name, _, tail = rest.partition("`")
+        return f"{head}{name.upper()}{tail}"
+    return message

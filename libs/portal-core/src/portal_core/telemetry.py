@@ -1,0 +1,96 @@
+"""OpenTelemetry traces, metrics and logs: OTLP when configured, Prometheus /metrics always."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from opentelemetry import metrics, trace
+from opentelemetry.exporter.prometheus import PrometheusMetricReader
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+from portal_core.logging import configure_logging
+from portal_core.settings import BaseSettings
+
+
+@dataclass
+class Telemetry:
+    """What setup_telemetry installed; call shutdown() last thing on exit to flush exporters."""
+
+    tracer_provider: TracerProvider
+    meter_provider: MeterProvider
+    log_handlers: list[logging.Handler] = field(default_factory=list)
+
+    def shutdown(self) -> None:
+        self.tracer_provider.shutdown()
+        self.meter_provider.shutdown()
+        for handler in self.log_handlers:
+            handler.close()
+
+
+_installed: Telemetry | None = None
+
+
+def setup_telemetry(
+    service: str, settings: BaseSettings, *, span_processors: list[SpanProcessor] | None = None
+) -> Telemetry:
+    """Install the process-wide providers once (later calls return the first) and configure logging."""
+    global _installed
+    if _installed is not None:
+        return _installed
+    resource = Resource.create(
+        {
+            "service.name": service,
+            "service.namespace": "parametric-portal",
+            "deployment.environment": settings.environment,
+            **({"service.instance.id": settings.service_instance_id} if settings.service_instance_id else {}),
+        }
+    )
+    tracer_provider = TracerProvider(resource=resource)
+    readers: list[MetricReader] = [PrometheusMetricReader()]
+    handlers: list[logging.Handler] = []
+    endpoint = settings.otel_exporter_otlp_endpoint
+    if endpoint:
+        handlers.append(_add_otlp(tracer_provider, readers, resource, endpoint.rstrip("/")))
+    for processor in span_processors or []:
+        tracer_provider.add_span_processor(processor)
+    meter_provider = MeterProvider(resource=resource, metric_readers=readers)
+    trace.set_tracer_provider(tracer_provider)
+    metrics.set_meter_provider(meter_provider)
+    configure_logging(service, settings.log_level, extra_handlers=handlers)
+    _installed = Telemetry(tracer_provider, meter_provider, handlers)
+    return _installed
+
+
+def _add_otlp(
+    tracer_provider: TracerProvider, readers: list[MetricReader], resource: Resource, endpoint: str
+) -> logging.Handler:
+    from opentelemetry._logs import set_logger_provider
+    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
+    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+
+    tracer_provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=f"{endpoint}/v1/traces")))
+    readers.append(
+        PeriodicExportingMetricReader(OTLPMetricExporter(endpoint=f"{endpoint}/v1/metrics"), 10_000)
+    )
+    logger_provider = LoggerProvider(resource=resource)
+    logger_provider.add_log_record_processor(
+        BatchLogRecordProcessor(OTLPLogExporter(endpoint=f"{endpoint}/v1/logs"))
+    )
+    set_logger_provider(logger_provider)
+    return LoggingHandler(logger_provider=logger_provider)
+
+
+def tracer(name: str) -> trace.Tracer:
+    return trace.get_tracer(name)
+
+
+def meter(name: str) -> metrics.Meter:
+    return metrics.get_meter(name)
