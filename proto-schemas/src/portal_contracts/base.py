@@ -9,7 +9,9 @@ from typing import TypeVar
 
 import msgspec
 
-SUBJECT_PATTERN = re.compile(r"^portal\.(?P<service>[a-z][a-z0-9-]*)\.(?P<entity>[a-z][a-z0-9_]*)\.(?P<action>[a-z][a-z0-9_]*)\.v(?P<major>[1-9][0-9]*)$")
+SUBJECT_PATTERN = re.compile(
+    r"^portal\.(?P<service>[a-z][a-z0-9-]*)\.(?P<entity>[a-z][a-z0-9_]*)\.(?P<action>[a-z][a-z0-9_]*)\.v(?P<major>[1-9][0-9]*)$"
+)
 
 
 class EventData(msgspec.Struct, kw_only=True, frozen=True):

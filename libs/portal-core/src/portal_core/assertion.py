@@ -69,7 +69,7 @@ class AssertionVerifier:
 
     def __init__(self, public_jwks: str | dict[str, Any], audience: str, leeway_seconds: int = 5) -> None:
         data = json.loads(public_jwks) if isinstance(public_jwks, str) else public_jwks
-        self._keys = KeySet.import_key_set(data)
+        self._keys = KeySet.import_key_set(data)  # type: ignore[arg-type]
         self._audience = audience
         self._leeway = leeway_seconds
 

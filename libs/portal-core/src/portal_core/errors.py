@@ -129,8 +129,17 @@ class GatewayTimeout(PortalError):
 _BY_STATUS: dict[int, type[PortalError]] = {
     cls.status: cls
     for cls in (
-        BadRequest, Unauthorized, Forbidden, NotFound, MethodNotAllowed, Conflict, PayloadTooLarge,
-        UnsupportedMediaType, BadGateway, ServiceUnavailable, GatewayTimeout,
+        BadRequest,
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        MethodNotAllowed,
+        Conflict,
+        PayloadTooLarge,
+        UnsupportedMediaType,
+        BadGateway,
+        ServiceUnavailable,
+        GatewayTimeout,
     )
 }
 

@@ -142,7 +142,7 @@ def create_app(
     app = Litestar(
         route_handlers=[healthz, readyz, metrics_endpoint, *route_handlers],
         lifespan=list(lifespan),
-        before_shutdown=[mark_shutting_down],
+        on_shutdown=[mark_shutting_down],
         dependencies=deps,
         exception_handlers={
             PortalError: _on_portal_error,
@@ -162,5 +162,5 @@ def create_app(
         logging_config=None,
     )
     # Outside routing, so unknown routes and 405s get a request id, a span and metrics too.
-    app.asgi_handler = ObservabilityMiddleware(app.asgi_handler, service)
+    app.asgi_handler = ObservabilityMiddleware(app.asgi_handler, service)  # type: ignore[assignment]
     return app

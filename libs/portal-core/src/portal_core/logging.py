@@ -29,7 +29,9 @@ def _drop_secrets(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMa
     return event
 
 
-def configure_logging(service: str, level: str = "INFO", *, extra_handlers: list[logging.Handler] | None = None) -> None:
+def configure_logging(
+    service: str, level: str = "INFO", *, extra_handlers: list[logging.Handler] | None = None
+) -> None:
     """Route structlog and stdlib logging through one JSON renderer on stdout."""
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
@@ -65,4 +67,4 @@ def configure_logging(service: str, level: str = "INFO", *, extra_handlers: list
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:
     """A structlog logger; bind request-scoped values with structlog.contextvars."""
-    return structlog.stdlib.get_logger(name)  # type: ignore[no-any-return]
+    return structlog.stdlib.get_logger(name)

@@ -73,7 +73,11 @@ class ObservabilityMiddleware:
         outcome: dict[str, int] = {}
         parent = propagate.extract(headers, getter=_carrier)  # type: ignore[arg-type]
         with _tracer.start_as_current_span(
-            method, context=parent, kind=SpanKind.SERVER, record_exception=False, set_status_on_exception=False
+            method,
+            context=parent,
+            kind=SpanKind.SERVER,
+            record_exception=False,
+            set_status_on_exception=False,
         ) as span:
             try:
                 await self.app(scope, receive, _with_request_id(send, request_id, outcome))

@@ -9,6 +9,8 @@ from typing import Any, ClassVar, Literal, TypeVar
 
 import msgspec
 
+from portal_core.dev_keys import DEV_ASSERTION_PUBLIC_JWKS
+
 
 class Secret:
     """A string that never shows itself in reprs, logs or tracebacks; call `.reveal()` to use it."""
@@ -89,9 +91,7 @@ def load_settings(cls: type[S], environ: Mapping[str, str] | None = None) -> S:
         required = [*_secret_field_names(cls), *cls.required_in_production]
         missing = [n.upper() for n in required if n not in raw]
         if missing:
-            raise SettingsError(
-                f"{cls.__name__}: production mode needs these set: {', '.join(sorted(missing))}"
-            )
+            raise SettingsError(f"{cls.__name__}: production mode needs these set: {', '.join(sorted(missing))}")
     return settings
 
 
@@ -111,3 +111,18 @@ def _env_path(message: str) -> str:
         name, _, tail = rest.partition("`")
         return f"{head}{name.upper()}{tail}"
     return message
+
+
+class ServiceSettings(BaseSettings, kw_only=True, frozen=True):
+    """What a backend service behind the gateway reads (each service subclasses and adds its own)."""
+
+    required_in_production: ClassVar[tuple[str, ...]] = ("database_url", "identity_assertion_public_jwks")
+
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/portal"
+    redis_host: str = "127.0.0.1"
+    redis_port: int = 6379
+    redis_password: Secret | None = None
+    nats_url: str = "nats://127.0.0.1:4222"
+    identity_assertion_public_jwks: str = DEV_ASSERTION_PUBLIC_JWKS
+    host: str = "127.0.0.1"
+    port: int = 8000
