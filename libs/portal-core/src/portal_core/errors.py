@@ -68,6 +68,10 @@ class BadRequest(PortalError):
     status, code, title = 400, "bad_request", "Bad request"
 
 
+class MalformedBody(PortalError):
+    status, code, title = 400, "malformed_body", "The request body could not be parsed"
+
+
 class ValidationFailed(PortalError):
     status, code, title = 400, "validation_failed", "The request is not valid"
 

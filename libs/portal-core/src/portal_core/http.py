@@ -10,8 +10,8 @@ from typing import Any
 import prometheus_client
 from litestar import Litestar, MediaType, Request, Response, get
 from litestar.datastructures import State
-from litestar.di import Provide
-from litestar.exceptions import HTTPException, ValidationException
+from litestar.di import NamedDependency, Provide
+from litestar.exceptions import HTTPException, SerializationException, ValidationException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.types import ControllerRouterHandler
@@ -20,6 +20,7 @@ from portal_core.assertion import IDENTITY_HEADER, AssertionVerifier, Identity
 from portal_core.errors import (
     PROBLEM_CONTENT_TYPE,
     FieldError,
+    MalformedBody,
     PortalError,
     Unauthorized,
     ValidationFailed,
@@ -33,6 +34,9 @@ ReadinessCheck = Callable[[], Awaitable[object]]
 Lifespan = Callable[[Litestar], AbstractAsyncContextManager[None]]
 
 _log = get_logger("portal.http")
+
+# Handlers declare `identity: CallerIdentity` to receive the verified caller (or the request gets a 401).
+CallerIdentity = NamedDependency[Identity]
 
 
 def problem_response(request: Request[Any, Any, Any], error: PortalError) -> Response[bytes]:
@@ -57,6 +61,8 @@ def _on_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> R
         errors = [FieldError(field=str(e.get("key", "")), message=str(e.get("message", ""))) for e in extras]
         detail = exc.detail if not errors else "See `errors` for each invalid field"
         return problem_response(request, ValidationFailed(detail, errors=errors))
+    if isinstance(exc.__cause__, SerializationException):
+        return problem_response(request, MalformedBody(f"Not valid JSON: {exc.detail}"))
     error = error_for_status(exc.status_code, exc.detail if exc.status_code < 500 else "")
     error.headers.update(exc.headers or {})
     return problem_response(request, error)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import typing
 from collections.abc import Mapping
 from typing import Any, ClassVar, Literal, TypeVar
@@ -100,8 +101,16 @@ def redacted(settings: BaseSettings) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for field in msgspec.structs.fields(settings):
         value = getattr(settings, field.name)
-        out[field.name] = "**********" if isinstance(value, Secret) else value
+        if isinstance(value, Secret):
+            value = "**********"
+        elif isinstance(value, str) and "://" in value:
+            value = _URL_PASSWORD.sub(r"\1**********@", value)
+        out[field.name] = value
     return out
+
+
+# scheme://user:password@host -> the password is masked; DSNs often carry one.
+_URL_PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
 
 
 def _env_path(message: str) -> str:
