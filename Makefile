@@ -15,7 +15,7 @@ install: ## install uv (if missing) and the whole workspace from the lock file
 	@$(UV) sync --frozen --quiet
 
 dev: install ## start the whole suite on local infrastructure (Ctrl-C stops it)
-	@$(RUN) python scripts/dev.py
+	@.venv/bin/python scripts/dev.py  # not `uv run`: Ctrl-C goes straight to the supervisor
 
 infra: install ## start what the tests need and is not running (SeaweedFS; PostgreSQL/Redis/NATS if down)
 	@$(RUN) python scripts/infra.py ensure

@@ -1,5 +1,16 @@
 """Parametric Portal event contracts. Importing this package registers every published event."""
 
+from portal_contracts import platform
 from portal_contracts.base import EventData, EventSpec, all_specs, event, spec_for, spec_of
+from portal_contracts.platform import MessageDeadLettered
 
-__all__ = ["EventData", "EventSpec", "all_specs", "event", "spec_for", "spec_of"]
+__all__ = [
+    "EventData",
+    "EventSpec",
+    "MessageDeadLettered",
+    "all_specs",
+    "event",
+    "platform",
+    "spec_for",
+    "spec_of",
+]
