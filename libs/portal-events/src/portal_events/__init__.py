@@ -1,0 +1,35 @@
+"""CloudEvents over NATS JetStream: transactional outbox, relay, idempotent consumers, dead letters."""
+
+from portal_events.connection import check_nats_ready, connect_nats
+from portal_events.consumer import EventConsumer, Handler, RetryPolicy
+from portal_events.envelope import MalformedEvent, ReceivedEvent, decode_event
+from portal_events.outbox import publish
+from portal_events.relay import OutboxRelay
+from portal_events.tables import EVENT_MIGRATIONS, migrate_event_tables
+from portal_events.topology import (
+    DEFAULT_TOPOLOGY,
+    Topology,
+    ensure_deadletter_stream,
+    ensure_service_stream,
+    ensure_stream,
+)
+
+__all__ = [
+    "DEFAULT_TOPOLOGY",
+    "EVENT_MIGRATIONS",
+    "EventConsumer",
+    "Handler",
+    "MalformedEvent",
+    "OutboxRelay",
+    "ReceivedEvent",
+    "RetryPolicy",
+    "Topology",
+    "check_nats_ready",
+    "connect_nats",
+    "decode_event",
+    "ensure_deadletter_stream",
+    "ensure_service_stream",
+    "ensure_stream",
+    "migrate_event_tables",
+    "publish",
+]

@@ -1,0 +1,135 @@
+"""The happy path and idempotence: outbox -> relay -> JetStream -> consumer, on real PostgreSQL and NATS."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+
+import asyncpg
+import pytest
+from events_support import Topic, wait_until
+from nats.js import JetStreamContext
+from opentelemetry import trace
+from portal_contracts import spec_for
+from portal_core.telemetry import tracer
+from portal_db import Connection
+from portal_events import EventConsumer, OutboxRelay, ReceivedEvent, RetryPolicy, publish
+from portal_events.envelope import build_headers, encode_data
+
+pytestmark = pytest.mark.integration
+
+
+def recording_handler(schema: str) -> Callable[[Connection, ReceivedEvent], object]:
+    async def handle(conn: Connection, event: ReceivedEvent) -> None:
+        trace_id = format(trace.get_current_span().get_span_context().trace_id, "032x")
+        order_id = event.data.order_id  # type: ignore[attr-defined]
+        await conn.execute(
+            f"INSERT INTO {schema}.applied (event_id, order_id, trace_id) VALUES ($1, $2, $3)",
+            event.id,
+            order_id,
+            trace_id,
+        )
+
+    return handle
+
+
+@pytest.fixture
+async def relay(pool: asyncpg.Pool, js: JetStreamContext, schema: str) -> AsyncIterator[OutboxRelay]:
+    outbox_relay = OutboxRelay(pool, js, schema, poll_interval=0.2)
+    outbox_relay.start()
+    yield outbox_relay
+    await outbox_relay.stop()
+
+
+@pytest.fixture
+async def consumer(pool: asyncpg.Pool, js: JetStreamContext, schema: str, topic: Topic) -> AsyncIterator[None]:
+    events_consumer = EventConsumer(
+        js,
+        pool,
+        schema=schema,
+        durable_name=f"c_{topic.service}",
+        stream=topic.stream,
+        subjects=[topic.subject],
+        handler=recording_handler(schema),  # type: ignore[arg-type]
+        retry=RetryPolicy(max_deliver=3, first_delay=0.05),
+        topology=topic.topology,
+    )
+    await events_consumer.start()
+    yield
+    await events_consumer.stop()
+
+
+async def applied_rows(pool: asyncpg.Pool, schema: str) -> list[asyncpg.Record]:
+    return await pool.fetch(f"SELECT event_id, order_id, trace_id FROM {schema}.applied ORDER BY order_id")
+
+
+@pytest.mark.usefixtures("relay", "consumer")
+async def test_committed_event_arrives_once_with_data_and_trace(pool: asyncpg.Pool, schema: str, topic: Topic) -> None:
+    with tracer("test").start_as_current_span("request") as span:
+        async with pool.acquire() as conn, conn.transaction():
+            event_id = await publish(
+                conn, topic.data_type(order_id="o-1", amount=42), schema=schema, tenant_id="t-1", entity_id="o-1"
+            )
+        request_trace_id = format(span.get_span_context().trace_id, "032x")
+
+    await wait_until(lambda: _count(pool, schema, 1), what="the event to be applied")
+    await asyncio.sleep(0.3)  # a second delivery, if any, would land here
+    rows = await applied_rows(pool, schema)
+    assert [(r["event_id"], r["order_id"], r["trace_id"]) for r in rows] == [(event_id, "o-1", request_trace_id)]
+    assert await pool.fetchval(f"SELECT count(*) FROM {schema}.event_outbox") == 0
+
+
+@pytest.mark.usefixtures("relay", "consumer")
+async def test_rolled_back_transaction_publishes_nothing(pool: asyncpg.Pool, schema: str, topic: Topic) -> None:
+    async def failing_request(conn: Connection) -> None:
+        async with conn.transaction():
+            await publish(conn, topic.data_type(order_id="ghost", amount=1), schema=schema)
+            raise RuntimeError("business rule failed")
+
+    async with pool.acquire() as conn:
+        with pytest.raises(RuntimeError):
+            await failing_request(conn)
+        async with conn.transaction():
+            await publish(conn, topic.data_type(order_id="real", amount=1), schema=schema)
+
+    await wait_until(lambda: _count(pool, schema, 1), what="the committed event")
+    await asyncio.sleep(0.3)
+    assert [r["order_id"] for r in await applied_rows(pool, schema)] == ["real"]
+
+
+@pytest.mark.usefixtures("consumer")
+async def test_same_event_id_delivered_twice_is_applied_once(
+    pool: asyncpg.Pool, js: JetStreamContext, schema: str, topic: Topic
+) -> None:
+    spec = spec_for(topic.subject)
+    event_id = uuid.uuid4()
+    body = encode_data(topic.data_type(order_id="twice", amount=2))
+    for copy in range(2):
+        headers = build_headers(spec, event_id, time=datetime.now(UTC))
+        headers["Nats-Msg-Id"] = f"{event_id}-{copy}"  # as if re-published after the dedup window
+        await js.publish(topic.subject, body, headers=headers)
+
+    await wait_until(lambda: _count(pool, schema, 1), what="the event")
+    await asyncio.sleep(0.5)
+    assert len(await applied_rows(pool, schema)) == 1
+
+
+@pytest.mark.usefixtures("relay", "consumer")
+async def test_many_events_in_many_transactions_each_applied_once(
+    pool: asyncpg.Pool, schema: str, topic: Topic
+) -> None:
+    for batch in range(5):
+        async with pool.acquire() as conn, conn.transaction():
+            for n in range(40):
+                await publish(conn, topic.data_type(order_id=f"{batch:02d}-{n:03d}", amount=n), schema=schema)
+
+    await wait_until(lambda: _count(pool, schema, 200), what="200 events")
+    await asyncio.sleep(0.3)
+    rows = await applied_rows(pool, schema)
+    assert len(rows) == len({r["event_id"] for r in rows}) == 200
+
+
+async def _count(pool: asyncpg.Pool, schema: str, expected: int) -> bool:
+    return bool(await pool.fetchval(f"SELECT count(*) FROM {schema}.applied") >= expected)
