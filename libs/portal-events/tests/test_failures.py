@@ -8,10 +8,13 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import asyncpg
+import msgspec
 import pytest
 from events_support import Topic, metric_total, wait_until
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from portal_contracts import spec_for
+from portal_contracts.platform import MessageDeadLettered
 from portal_db import Connection
 from portal_events import EventConsumer, Handler, ReceivedEvent, RetryPolicy
 from portal_events.envelope import build_headers, encode_data
@@ -70,6 +73,18 @@ async def deadletters(js: JetStreamContext, topic: Topic, expected: int) -> list
     return found
 
 
+async def platform_notice(js: JetStreamContext, original_event_id: str) -> Msg:
+    """The dead-letter notice about `original_event_id` on the platform stream (its ce-subject)."""
+    sub = await js.subscribe("portal.platform.message.deadlettered.v1", ordered_consumer=True)
+    try:
+        while True:
+            msg = await sub.next_msg(timeout=5)
+            if (msg.headers or {}).get("ce-subject") == original_event_id:
+                return msg
+    finally:
+        await sub.unsubscribe()
+
+
 async def test_failing_event_is_dead_lettered_after_max_deliver_and_others_apply(
     pool: asyncpg.Pool, js: JetStreamContext, schema: str, topic: Topic, consumer: str
 ) -> None:
@@ -85,6 +100,11 @@ async def test_failing_event_is_dead_lettered_after_max_deliver_and_others_apply
     assert parked["portal-deadletter-reason"] == "max_deliver"
     assert parked["portal-error"] == "ValueError: cannot apply poison second line"
     assert metric_total("events.deadlettered", consumer=consumer) - before == 1
+    notice = await platform_notice(js, str(poison_id))
+    assert notice.headers is not None
+    assert notice.headers["ce-type"] == "portal.platform.message.deadlettered.v1"
+    body = msgspec.json.decode(notice.data, type=MessageDeadLettered)
+    assert (body.consumer, body.deliveries, body.original_subject) == (consumer, MAX_DELIVER, topic.subject)
     rows = await pool.fetch(f"SELECT event_id FROM {schema}.applied ORDER BY order_id")
     assert [r["event_id"] for r in rows] == [good_before, good_after]  # the poison's own insert rolled back
     inbox = await pool.fetch(f"SELECT event_id FROM {schema}.event_inbox")

@@ -5,6 +5,7 @@ from portal_events.consumer import EventConsumer, Handler, RetryPolicy
 from portal_events.envelope import MalformedEvent, ReceivedEvent, decode_event
 from portal_events.outbox import publish
 from portal_events.relay import OutboxRelay
+from portal_events.runtime import event_service_lifespan
 from portal_events.tables import EVENT_MIGRATIONS, migrate_event_tables
 from portal_events.topology import (
     DEFAULT_TOPOLOGY,
@@ -30,6 +31,7 @@ __all__ = [
     "ensure_deadletter_stream",
     "ensure_service_stream",
     "ensure_stream",
+    "event_service_lifespan",
     "migrate_event_tables",
     "publish",
 ]

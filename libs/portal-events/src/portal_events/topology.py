@@ -54,7 +54,8 @@ async def ensure_service_stream(js: JetStreamContext, service: str, topology: To
 
 
 async def ensure_deadletter_stream(js: JetStreamContext, topology: Topology = DEFAULT_TOPOLOGY) -> str:
-    """Ensure the dead-letter stream and return its name."""
+    """Ensure the dead-letter stream (and the platform stream its notices go to) and return its name."""
     subjects = [f"{topology.deadletter_subject_prefix}.>"]
     await ensure_stream(js, topology.deadletter_stream, subjects, duplicate_window=topology.duplicate_window)
+    await ensure_service_stream(js, "platform", DEFAULT_TOPOLOGY)
     return topology.deadletter_stream

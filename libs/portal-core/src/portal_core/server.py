@@ -1,0 +1,46 @@
+"""Serve an ASGI app factory: the one way every service and the gateway run in production and dev.
+
+granian is the default because it measured faster than uvicorn on the gateway's proxy path
+(bench/gateway_bench.py, docs/performance.md). Both stop gracefully on SIGTERM: stop accepting, let
+in-flight requests finish, then run the lifespan shutdown (pools closed, telemetry flushed).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+AsgiServer = Literal["granian", "uvicorn"]
+
+
+def serve(factory: str, *, host: str, port: int, workers: int = 1, server: AsgiServer = "granian") -> None:
+    """Run `module:function` (an app factory) until SIGTERM/SIGINT."""
+    if server == "uvicorn":
+        import uvicorn
+
+        uvicorn.run(
+            factory,
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+            timeout_graceful_shutdown=25,
+            proxy_headers=False,  # X-Forwarded-For is read by the gateway itself, only from trusted proxies
+        )
+        return
+    from granian.constants import Interfaces, Loops
+    from granian.server import Server
+
+    Server(
+        factory,
+        factory=True,
+        address=host,
+        port=port,
+        interface=Interfaces.ASGI,
+        workers=workers,
+        loop=Loops.uvloop,
+        log_access=False,
+        workers_kill_timeout=25,
+    ).serve()

@@ -1,0 +1,66 @@
+"""Start suite processes as a user would (python -m ...), wait until ready, stop them with SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def http_status(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as err:
+        return err.code
+    except OSError:
+        return 0
+
+
+@contextmanager
+def running(
+    args: list[str], env: dict[str, str], log: Path, ready_url: str | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run `python <args>` with `env` added; wait for `ready_url` to answer 200; SIGTERM at exit."""
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT / "tests-e2e"), "OTEL_BSP_SCHEDULE_DELAY": "100", **env}
+    with log.open("wb") as out:
+        process = subprocess.Popen([sys.executable, *args], env=full_env, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            if ready_url:
+                _wait_ready(process, ready_url, log)
+            yield process
+        finally:
+            stop(process)
+
+
+def stop(process: subprocess.Popen[bytes], timeout: float = 15) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _wait_ready(process: subprocess.Popen[bytes], url: str, log: Path, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while http_status(url) != 200:
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"{url} not ready (exit {process.poll()}):\n{log.read_text()[-4000:]}")
+        time.sleep(0.1)
