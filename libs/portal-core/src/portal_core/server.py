@@ -1,7 +1,8 @@
 """Serve an ASGI app factory: the one way every service and the gateway run in production and dev.
 
-granian is the default because it measured faster than uvicorn on the gateway's proxy path
-(bench/gateway_bench.py, docs/performance.md). Both stop gracefully on SIGTERM: stop accepting, let
+granian is the default for services. On the gateway's proxy path the two measured close, uvicorn a
+little ahead in the last run (bench/gateway_bench.py), so the gateway picks its own default (its
+ASGI_SERVER setting). Both stop gracefully on SIGTERM: stop accepting, let
 in-flight requests finish, then run the lifespan shutdown (pools closed, telemetry flushed).
 """
 

@@ -1,0 +1,249 @@
+"""The gateway's composition root: a plain ASGI app wrapped by portal_core's ObservabilityMiddleware.
+
+Why not litestar here, unlike the services: the gateway has no handlers to speak of, only a prefix
+match and a stream relay, on a path with a 1 ms budget. Its per-request CPU is what caps throughput
+(bench/gateway_bench.py: the gateway saturates its core long before the upstream does), so it pays
+for no router, Request or Response objects; four admin routes do not need them either. Errors still
+come from portal_core.errors, so clients see the same problem+json as from every service.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from opentelemetry.sdk.trace import SpanProcessor
+from portal_core.assertion import IDENTITY_HEADER, AssertionSigner
+from portal_core.errors import (
+    BadRequest,
+    Forbidden,
+    PayloadTooLarge,
+    PortalError,
+    ServiceUnavailable,
+    TooManyRequests,
+    encode_problem,
+)
+from portal_core.logging import get_logger
+from portal_core.observability import ObservabilityMiddleware
+from portal_core.redis import create_redis
+from portal_core.settings import load_settings, redacted
+from portal_core.telemetry import Telemetry, setup_telemetry
+from redis.asyncio import Redis
+
+from gateway.admin import ADMIN_PATHS, AdminRoutes
+from gateway.cors import CorsPolicy
+from gateway.headers import ClientAddressResolver, upstream_request_headers
+from gateway.identity import AnonymousResolver, AssertionCache, IdentityResolver
+from gateway.proxy import HttpProxy, content_length, create_upstream_session
+from gateway.rate_limit import RateLimiter
+from gateway.responses import RawHeaders, Receive, Scope, Send, send_empty, send_problem
+from gateway.routing import Routes, Target
+from gateway.settings import GatewaySettings
+from gateway.websocket_proxy import WebSocketProxy
+
+SERVICE = "gateway"
+_IDENTITY_HEADER = IDENTITY_HEADER.encode()
+_log = get_logger("gateway")
+
+
+@dataclass
+class GatewayState:
+    """Everything the lifespan builds; requests only read it."""
+
+    telemetry: Telemetry
+    redis: Redis
+    session: aiohttp.ClientSession
+    routes: Routes
+    admin: AdminRoutes
+    cors: CorsPolicy
+    addresses: ClientAddressResolver
+    limiter: RateLimiter
+    assertions: AssertionCache
+    http: HttpProxy
+    websocket: WebSocketProxy
+
+
+class Gateway:
+    def __init__(
+        self,
+        settings: GatewaySettings,
+        resolver: IdentityResolver | None = None,
+        span_processors: list[SpanProcessor] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.resolver: IdentityResolver = resolver or AnonymousResolver()
+        self._span_processors = span_processors
+        self.state: GatewayState | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "websocket":
+            await self._websocket(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        state = self.state
+        origin = preflight_method = preflight_headers = None
+        for name, value in scope["headers"]:
+            if name == b"origin":
+                origin = value
+            elif name == b"access-control-request-method":
+                preflight_method = value
+            elif name == b"access-control-request-headers":
+                preflight_headers = value
+        extra: RawHeaders = []
+        try:
+            if state is None:
+                raise ServiceUnavailable("The gateway is starting", code="starting")
+            extra = state.cors.response_headers(origin)
+            path: str = scope["path"]
+            if path in ADMIN_PATHS:
+                scope["route_template"] = path
+                await state.admin.handle(scope, send, extra)
+                return
+            if origin is not None and preflight_method is not None and scope["method"] == "OPTIONS":
+                allowed = state.cors.preflight_headers(origin, preflight_headers)
+                if allowed is None:
+                    raise Forbidden("This origin may not call the API", code="cors_origin_not_allowed")
+                await send_empty(send, 204, allowed)
+                return
+            target, headers = await self._admit(scope, state, extra)
+            try:
+                declared = content_length(scope["headers"])
+            except ValueError:
+                raise BadRequest("Content-Length is not a number") from None
+            if declared is not None and declared > self.settings.max_body_bytes:
+                raise PayloadTooLarge(f"The request body exceeds {self.settings.max_body_bytes} bytes")
+            url = target.base_url + _path_and_query(scope)
+            await state.http.forward(scope, receive, send, url, headers, extra)
+        except PortalError as error:
+            if error.status >= 500:
+                _log.warning("request failed", code=error.code, detail=error.detail)
+            await send_problem(scope, send, error, extra)
+        except Exception:
+            _log.exception("unhandled error", path=scope.get("path"))
+            await send_problem(scope, send, PortalError(), extra)
+
+    async def _admit(self, scope: Scope, state: GatewayState, extra: RawHeaders) -> tuple[Target, RawHeaders]:
+        """Rate limit, route, identity: the headers to send upstream, or a PortalError (extra is filled in)."""
+        forwarded = state.addresses.resolve(scope)
+        decision = await state.limiter.check(forwarded.client_ip)
+        if decision is not None:
+            extra.extend(decision.headers())
+            if not decision.allowed:
+                raise TooManyRequests(decision.retry_after_seconds, "Slow down and retry after the given delay")
+        target = state.routes.target(scope["path"])
+        scope["route_template"] = target.route_template
+        identity = await self.resolver.resolve(scope["headers"], forwarded.client_ip)
+        request_id = str(scope["state"].get("request_id", ""))
+        headers = upstream_request_headers(
+            scope["headers"], forwarded, request_id, websocket=scope["type"] == "websocket"
+        )
+        headers.append((_IDENTITY_HEADER, state.assertions.assertion(identity, target.service)))
+        return target, headers
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        state = self.state
+        try:
+            if state is None:
+                raise ServiceUnavailable("The gateway is starting", code="starting")
+            target, headers = await self._admit(scope, state, [])
+            url = "ws" + target.base_url.removeprefix("http") + _path_and_query(scope)
+            await state.websocket.forward(scope, receive, send, url, headers)
+        except PortalError as error:
+            await _reject_websocket(scope, send, error)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    self.state = self._start()
+                except Exception as exc:
+                    _log.exception("gateway failed to start")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self._stop()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    def _start(self) -> GatewayState:
+        settings = self.settings
+        telemetry = setup_telemetry(SERVICE, settings, span_processors=self._span_processors)
+        # A short Redis timeout: the rate limit sits on every request and fails open (see RateLimiter).
+        redis = create_redis(settings.redis_host, settings.redis_port, settings.redis_password, timeout_seconds=0.5)
+        session = create_upstream_session(settings.upstream_timeout_seconds)
+        routes = Routes(settings.upstream_urls())
+        signer = AssertionSigner(
+            settings.identity_assertion_private_jwk.reveal(), ttl_seconds=settings.identity_assertion_ttl_seconds
+        )
+        state = GatewayState(
+            telemetry=telemetry,
+            redis=redis,
+            session=session,
+            routes=routes,
+            admin=AdminRoutes(redis, routes.services),
+            cors=CorsPolicy(settings.cors_origin_list()),
+            addresses=ClientAddressResolver(settings.trusted_proxy_networks()),
+            limiter=RateLimiter(
+                redis,
+                limit=settings.rate_limit_requests,
+                window_seconds=settings.rate_limit_window_seconds,
+                key_prefix=settings.redis_key_prefix,
+            ),
+            assertions=AssertionCache(signer),
+            http=HttpProxy(session, settings.max_body_bytes),
+            websocket=WebSocketProxy(
+                max_message_bytes=settings.max_body_bytes, open_timeout_seconds=settings.upstream_timeout_seconds
+            ),
+        )
+        _log.info("gateway started", services=routes.services, settings=redacted(settings))
+        return state
+
+    async def _stop(self) -> None:
+        state = self.state
+        if state is None:
+            return
+        state.admin.shutting_down = True
+        await state.session.close()
+        await state.redis.aclose()
+        # Flush, not shut down: the providers are process-wide and outlive one app (tests build several).
+        state.telemetry.tracer_provider.force_flush()
+        state.telemetry.meter_provider.force_flush()
+        _log.info("gateway stopped")
+
+
+def _path_and_query(scope: Scope) -> str:
+    # The raw path keeps the client's percent-encoding: services get exactly what was asked for.
+    raw: bytes | None = scope.get("raw_path")
+    path = raw.decode("latin-1") if raw else scope["path"]
+    query: bytes = scope.get("query_string", b"")
+    return f"{path}?{query.decode('latin-1')}" if query else path
+
+
+async def _reject_websocket(scope: Scope, send: Send, error: PortalError) -> None:
+    # With the ASGI "websocket.http.response" extension the client sees the real status and problem body.
+    if "websocket.http.response" in scope.get("extensions", {}):
+        body = encode_problem(error.problem(str(scope.get("state", {}).get("request_id", ""))))
+        headers = [(b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode())]
+        headers.extend((k.lower().encode(), v.encode()) for k, v in error.headers.items())
+        await send({"type": "websocket.http.response.start", "status": error.status, "headers": headers})
+        await send({"type": "websocket.http.response.body", "body": body})
+    else:
+        await send({"type": "websocket.close", "code": 1008 if error.status < 500 else 1011})
+
+
+def create_app(
+    settings: GatewaySettings | None = None,
+    resolver: IdentityResolver | None = None,
+    span_processors: list[SpanProcessor] | None = None,
+) -> Any:
+    """The ASGI app; with no arguments it reads the environment (what `python -m gateway` serves)."""
+    gateway = Gateway(settings or load_settings(GatewaySettings), resolver, span_processors)
+    return ObservabilityMiddleware(gateway, SERVICE)
