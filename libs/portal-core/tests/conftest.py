@@ -1,14 +1,11 @@
 import pytest
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from portal_core.settings import BaseSettings
-from portal_core.telemetry import setup_telemetry
+from portal_core.testing import install_test_telemetry
 
-_spans = InMemorySpanExporter()
-setup_telemetry("portal-core-tests", BaseSettings(log_level="DEBUG"), span_processors=[SimpleSpanProcessor(_spans)])
+_telemetry = install_test_telemetry()
 
 
 @pytest.fixture
 def spans() -> InMemorySpanExporter:
-    _spans.clear()
-    return _spans
+    _telemetry.spans.clear()
+    return _telemetry.spans

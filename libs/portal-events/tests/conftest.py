@@ -13,8 +13,6 @@ import nats
 import pytest
 from nats.aio.client import Client
 from nats.js import JetStreamContext
-from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
 from portal_db import create_pool
 from portal_db.testing import LOCAL_ADMIN_DSN, temporary_database
 from portal_events import Topology, ensure_deadletter_stream, ensure_service_stream, migrate_event_tables
@@ -22,10 +20,7 @@ from portal_events import Topology, ensure_deadletter_stream, ensure_service_str
 ADMIN_DSN = os.environ.get("PORTAL_TEST_ADMIN_DSN", LOCAL_ADMIN_DSN)
 NATS_URL = os.environ.get("PORTAL_TEST_NATS_URL", "nats://127.0.0.1:4222")
 sys.path.insert(0, str(Path(__file__).parent))
-from events_support import Topic, install_test_meter, order_placed_type  # noqa: E402
-
-install_test_meter()
-trace.set_tracer_provider(TracerProvider())
+from events_support import Topic, order_placed_type  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -12,10 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import msgspec
-from opentelemetry import metrics
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from portal_contracts import EventData, event, spec_for
+from portal_core.testing import install_test_telemetry
 from portal_events import Topology
 
 NATS_SERVER = Path(sys.executable).parent / "nats-server"
@@ -82,27 +80,8 @@ class PrivateNatsServer:
             self.process = None
 
 
-METRICS = InMemoryMetricReader()
-
-
-def install_test_meter() -> None:
-    """Route every portal metric to METRICS (once per process)."""
-    metrics.set_meter_provider(MeterProvider(metric_readers=[METRICS]))
-
-
-def metric_total(name: str, **attributes: str) -> float:
-    """Sum of counter `name` over the data points whose attributes include `attributes`."""
-    data = METRICS.get_metrics_data()
-    total = 0.0
-    for resource in data.resource_metrics if data else []:
-        for scope in resource.scope_metrics:
-            for metric in scope.metrics:
-                if metric.name != name:
-                    continue
-                for point in metric.data.data_points:
-                    if all(point.attributes.get(k) == v for k, v in attributes.items()):
-                        total += point.value  # type: ignore[union-attr]
-    return total
+TELEMETRY = install_test_telemetry()
+metric_total = TELEMETRY.metric_total
 
 
 async def wait_until(check: Callable[[], Awaitable[bool]], *, timeout: float = 15.0, what: str = "condition") -> None:

@@ -17,12 +17,13 @@ import redis
 import uvicorn
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from portal_core.settings import load_settings
+from portal_core.testing import install_test_telemetry
 
 KEY_PREFIX = f"test:gateway:{uuid.uuid4().hex}:"
-SPANS = InMemorySpanExporter()
+TELEMETRY = install_test_telemetry()
+SPANS = TELEMETRY.spans
 
 
 # ---- the test upstream: echoes requests, streams SSE, takes uploads, sleeps, echoes websockets ----
@@ -202,7 +203,7 @@ def gateway_env(upstream: Upstream, refused_url: str, **overrides: str) -> dict[
 
 def start_gateway(env: dict[str, str]) -> ThreadServer:
     settings = load_settings(GatewaySettings, env)
-    return ThreadServer(create_app(settings, span_processors=[SimpleSpanProcessor(SPANS)]))
+    return ThreadServer(create_app(settings))
 
 
 @pytest.fixture(scope="session")

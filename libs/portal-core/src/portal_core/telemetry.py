@@ -24,6 +24,7 @@ class Telemetry:
     tracer_provider: TracerProvider
     meter_provider: MeterProvider
     log_handlers: list[logging.Handler] = field(default_factory=list)
+    span_processors: list[SpanProcessor] = field(default_factory=list)
 
     def shutdown(self) -> None:
         self.tracer_provider.shutdown()
@@ -36,11 +37,23 @@ _installed: Telemetry | None = None
 
 
 def setup_telemetry(
-    service: str, settings: BaseSettings, *, span_processors: list[SpanProcessor] | None = None
+    service: str,
+    settings: BaseSettings,
+    *,
+    span_processors: list[SpanProcessor] | None = None,
+    metric_readers: list[MetricReader] | None = None,
 ) -> Telemetry:
-    """Install the process-wide providers once (later calls return the first) and configure logging."""
+    """Install the process-wide providers once and configure logging.
+
+    OpenTelemetry providers are global and set once per process: a later call returns the first
+    installation, adding any span processor it brings that is not there yet (tests add exporters).
+    """
     global _installed
     if _installed is not None:
+        for processor in span_processors or []:
+            if processor not in _installed.span_processors:
+                _installed.tracer_provider.add_span_processor(processor)
+                _installed.span_processors.append(processor)
         return _installed
     resource = Resource.create(
         {
@@ -51,7 +64,7 @@ def setup_telemetry(
         }
     )
     tracer_provider = TracerProvider(resource=resource)
-    readers: list[MetricReader] = [PrometheusMetricReader()]
+    readers: list[MetricReader] = [PrometheusMetricReader(), *(metric_readers or [])]
     handlers: list[logging.Handler] = []
     endpoint = settings.otel_exporter_otlp_endpoint
     if endpoint:
@@ -62,7 +75,7 @@ def setup_telemetry(
     trace.set_tracer_provider(tracer_provider)
     metrics.set_meter_provider(meter_provider)
     configure_logging(service, settings.log_level, extra_handlers=handlers)
-    _installed = Telemetry(tracer_provider, meter_provider, handlers)
+    _installed = Telemetry(tracer_provider, meter_provider, handlers, list(span_processors or []))
     return _installed
 
 
