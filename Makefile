@@ -1,5 +1,6 @@
 # Parametric Portal: every entry point a developer, CI or an SRE needs. `make help` lists them.
 SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 .DEFAULT_GOAL := help
 UV ?= $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
 RUN := $(UV) run --frozen
@@ -53,5 +54,5 @@ check: test ## lint, types, contracts and all tests
 bench: install infra ## benchmarks (ratios against baselines measured in the same run); writes bench/results/
 	@command -v wrk >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq wrk >/dev/null)
 	@mkdir -p bench/results
-	@$(RUN) python bench/gateway_bench.py --out bench/results/gateway.json
-	@$(RUN) python bench/events_bench.py --out bench/results/events.json
+	@$(RUN) python bench/gateway_bench.py | tee bench/results/gateway.json
+	@$(RUN) python bench/events_bench.py | tee bench/results/events.json

@@ -31,6 +31,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from portal_core.testing import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 PATH = "/api/bench/v1/items?limit=10"
 
@@ -48,12 +50,6 @@ def upstream_app() -> Any:
         return {"items": [{"id": "0193a5a0-0000-7000-8000-000000000001", "name": "widget"}], "next_cursor": None}
 
     return create_app(service="bench", route_handlers=[items])
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_ready(port: int, path: str, deadline_seconds: float = 20) -> None:

@@ -7,28 +7,15 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import nats
 import pytest
 from nats.js.errors import NotFoundError
+from portal_core.testing import free_port
 from portal_db.testing import LOCAL_ADMIN_DSN, temporary_database
 from support.otlp_receiver import OtlpReceiver
-from support.processes import ROOT, free_port, running
-
-NATS_URL = "nats://127.0.0.1:4222"
-GATEWAY_MAX_BODY = 64 * 1024
-
-
-@dataclass
-class Platform:
-    gateway: str
-    notes: str
-    database_url: str
-    receiver: OtlpReceiver
-    consumer_env: dict[str, str]
-    logs: Path
+from support.platform import GATEWAY_MAX_BODY, NATS_URL, Platform
+from support.processes import ROOT, running
 
 
 async def _reset_stream() -> None:

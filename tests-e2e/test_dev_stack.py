@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from portal_core.testing import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 DEV_SCRIPT = ROOT / "scripts" / "dev.py"
@@ -32,12 +32,6 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 http.server.HTTPServer((os.environ["HOST"], int(os.environ["PORT"])), Handler).serve_forever()
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def get(url: str) -> tuple[int, bytes]:

@@ -8,10 +8,10 @@ import time
 import asyncpg
 import httpx
 import pytest
-from conftest import GATEWAY_MAX_BODY, Platform
 from portal_core.assertion import AssertionSigner, Identity
 from portal_core.dev_keys import DEV_ASSERTION_PRIVATE_JWK
 from support.otlp_receiver import ReceivedSpan
+from support.platform import GATEWAY_MAX_BODY, Platform
 from support.processes import running
 
 SERVER, CONSUMER = 2, 5  # OTLP SpanKind values

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import msgspec
 from portal_contracts import EventData, event, spec_for
-from portal_core.testing import install_test_telemetry
+from portal_core.testing import free_port, install_test_telemetry
 from portal_events import Topology
 
 NATS_SERVER = Path(sys.executable).parent / "nats-server"
@@ -41,12 +41,6 @@ def order_placed_type(service: str) -> type[EventData]:
         "OrderPlaced", [("order_id", str), ("amount", int)], bases=(EventData,), kw_only=True, frozen=True
     )
     return event(subject, description="test event")(cls)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class PrivateNatsServer:

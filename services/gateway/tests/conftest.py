@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import threading
 import time
 import uuid
@@ -19,7 +18,7 @@ from gateway.app import create_app
 from gateway.settings import GatewaySettings
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from portal_core.settings import load_settings
-from portal_core.testing import install_test_telemetry
+from portal_core.testing import free_port, install_test_telemetry
 
 KEY_PREFIX = f"test:gateway:{uuid.uuid4().hex}:"
 TELEMETRY = install_test_telemetry()
@@ -131,12 +130,6 @@ async def respond(send: Any, status: int, payload: Any, extra: list[tuple[bytes,
 
 
 # ---- servers ----
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class ThreadServer:

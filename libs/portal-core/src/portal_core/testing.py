@@ -6,6 +6,7 @@ whichever came first. Every conftest calls `install_test_telemetry()` and reads 
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass
 
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
@@ -51,3 +52,10 @@ def install_test_telemetry() -> TestTelemetry:
         metric_readers=[_installed.metrics],
     )
     return _installed
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now (for servers a test starts)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
