@@ -26,6 +26,7 @@ def serve(factory: str, *, host: str, port: int, workers: int = 1, server: AsgiS
             workers=workers,
             log_config=None,
             access_log=False,
+            server_header=False,  # do not advertise the server software to clients
             lifespan="on",
             timeout_graceful_shutdown=25,
             proxy_headers=False,  # X-Forwarded-For is read by the gateway itself, only from trusted proxies
