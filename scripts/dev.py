@@ -10,10 +10,10 @@ Overrides (for tests and a second checkout): --dev-dir / PORTAL_DEV_DIR (lock an
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -27,7 +27,8 @@ from types import FrameType
 import dev_lock
 import infra
 from dev_services import GATEWAY, Service, discover
-from infra_support import ROOT, InfraError, psql, tail
+from infra_support import ROOT, InfraError, tail
+from portal_db import bootstrap_service_db
 
 STOP_TIMEOUT = 10.0
 
@@ -104,17 +105,11 @@ def service_database_url(admin_url: str, role: str) -> str:
 
 
 def bootstrap_database(admin_url: str, role: str) -> None:
-    """Idempotently create the service's login role and its own schema, and make it the role's search_path."""
-    if not re.fullmatch(r"[a-z][a-z0-9_-]{0,62}", role):
-        raise InfraError(f"service name {role!r} is not usable as a DB role (lower-case letters, digits, - and _)")
-    psql(
-        admin_url,
-        f"""DO $$ BEGIN
-              IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN CREATE ROLE "{role}" LOGIN; END IF;
-            END $$;
-            CREATE SCHEMA IF NOT EXISTS "{role}" AUTHORIZATION "{role}";
-            ALTER ROLE "{role}" SET search_path = "{role}";""",
-    )
+    """Idempotently create the service's login role and its own schema (portal_db's one way to do it)."""
+    try:
+        asyncio.run(bootstrap_service_db(admin_url, role=role, schema=role))
+    except ValueError as exc:
+        raise InfraError(f"service name {role!r} is not usable as a DB role: {exc}") from None
 
 
 def migrate(service: Service, env: dict[str, str], log: Path) -> None:
