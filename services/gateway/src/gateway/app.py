@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
-from opentelemetry.sdk.trace import SpanProcessor
 from portal_core.assertion import IDENTITY_HEADER, AssertionSigner
 from portal_core.errors import (
     BadRequest,
@@ -22,7 +21,6 @@ from portal_core.errors import (
     PortalError,
     ServiceUnavailable,
     TooManyRequests,
-    encode_problem,
 )
 from portal_core.logging import get_logger
 from portal_core.observability import ObservabilityMiddleware
@@ -69,11 +67,9 @@ class Gateway:
         self,
         settings: GatewaySettings,
         resolver: IdentityResolver | None = None,
-        span_processors: list[SpanProcessor] | None = None,
     ) -> None:
         self.settings = settings
         self.resolver: IdentityResolver = resolver or AnonymousResolver()
-        self._span_processors = span_processors
         self.state: GatewayState | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -175,7 +171,7 @@ class Gateway:
 
     def _start(self) -> GatewayState:
         settings = self.settings
-        telemetry = setup_telemetry(SERVICE, settings, span_processors=self._span_processors)
+        telemetry = setup_telemetry(SERVICE, settings)
         # A short Redis timeout: the rate limit sits on every request and fails open (see RateLimiter).
         redis = create_redis(settings.redis_host, settings.redis_port, settings.redis_password, timeout_seconds=0.5)
         session = create_upstream_session(settings.upstream_timeout_seconds)
@@ -230,11 +226,7 @@ def _path_and_query(scope: Scope) -> str:
 async def _reject_websocket(scope: Scope, send: Send, error: PortalError) -> None:
     # With the ASGI "websocket.http.response" extension the client sees the real status and problem body.
     if "websocket.http.response" in scope.get("extensions", {}):
-        body = encode_problem(error.problem(str(scope.get("state", {}).get("request_id", ""))))
-        headers = [(b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode())]
-        headers.extend((k.lower().encode(), v.encode()) for k, v in error.headers.items())
-        await send({"type": "websocket.http.response.start", "status": error.status, "headers": headers})
-        await send({"type": "websocket.http.response.body", "body": body})
+        await send_problem(scope, send, error, message_prefix="websocket.http.response")
     else:
         await send({"type": "websocket.close", "code": 1008 if error.status < 500 else 1011})
 
@@ -242,8 +234,7 @@ async def _reject_websocket(scope: Scope, send: Send, error: PortalError) -> Non
 def create_app(
     settings: GatewaySettings | None = None,
     resolver: IdentityResolver | None = None,
-    span_processors: list[SpanProcessor] | None = None,
 ) -> Any:
     """The ASGI app; with no arguments it reads the environment (what `python -m gateway` serves)."""
-    gateway = Gateway(settings or load_settings(GatewaySettings), resolver, span_processors)
+    gateway = Gateway(settings or load_settings(GatewaySettings), resolver)
     return ObservabilityMiddleware(gateway, SERVICE)

@@ -22,22 +22,35 @@ def request_id_of(scope: Scope) -> str:
 
 
 async def send_body(
-    send: Send, status: int, body: bytes, content_type: bytes, headers: HeaderSeq = (), *, head: bool = False
+    send: Send,
+    status: int,
+    body: bytes,
+    content_type: bytes,
+    headers: HeaderSeq = (),
+    *,
+    head: bool = False,
+    message_prefix: str = "http.response",
 ) -> None:
+    """A whole response; `message_prefix="websocket.http.response"` answers a refused WebSocket handshake."""
     start = [(b"content-type", content_type), (b"content-length", str(len(body)).encode()), *headers]
-    await send({"type": "http.response.start", "status": status, "headers": start})
-    await send({"type": "http.response.body", "body": b"" if head else body})
+    await send({"type": f"{message_prefix}.start", "status": status, "headers": start})
+    await send({"type": f"{message_prefix}.body", "body": b"" if head else body})
 
 
 async def send_json(send: Send, status: int, payload: Any, headers: HeaderSeq = (), *, head: bool = False) -> None:
     await send_body(send, status, _json.encode(payload), b"application/json", headers, head=head)
 
 
-async def send_problem(scope: Scope, send: Send, error: PortalError, headers: HeaderSeq = ()) -> None:
+async def send_problem(
+    scope: Scope, send: Send, error: PortalError, headers: HeaderSeq = (), *, message_prefix: str = "http.response"
+) -> None:
     """The error as RFC 9457 problem+json, carrying the request id and the error's own headers."""
     body = encode_problem(error.problem(request_id_of(scope)))
     extra = [*headers, *((k.lower().encode(), v.encode()) for k, v in error.headers.items())]
-    await send_body(send, error.status, body, PROBLEM_CONTENT_TYPE.encode(), extra, head=scope.get("method") == "HEAD")
+    head = scope.get("method") == "HEAD"
+    await send_body(
+        send, error.status, body, PROBLEM_CONTENT_TYPE.encode(), extra, head=head, message_prefix=message_prefix
+    )
 
 
 async def send_empty(send: Send, status: int, headers: RawHeaders) -> None:
