@@ -153,3 +153,36 @@ async def test_openapi_is_served_under_the_service_prefix() -> None:
         spec = (await client.get("/api/demo/openapi.json")).json()
         assert "/api/demo/v1/notes" in spec["paths"]
         assert "/healthz" not in spec["paths"]
+
+
+@post("/api/demo/v1/whoami", sync_to_thread=False)
+def whoami(identity: CallerIdentity) -> dict[str, object]:
+    from portal_core.request_context import current_request
+
+    context = current_request()
+    assert context is not None
+    return {
+        "actor": context.actor_id,
+        "tenant": context.tenant_id,
+        "ip": context.client_ip,
+        "agent": context.user_agent,
+        "request_id": context.request_id,
+    }
+
+
+async def test_request_context_carries_the_verified_caller_and_request() -> None:
+    app = create_app(
+        service="demo", route_handlers=[whoami], verifier=AssertionVerifier(DEV_ASSERTION_PUBLIC_JWKS, "demo")
+    )
+    caller = Identity(tenant_id="t9", user_id="u9", client_ip="203.0.113.7")
+    headers = {**_as(caller), "user-agent": "probe/1.0", "x-request-id": "req-42"}
+    async with AsyncTestClient(app) as client:
+        response = await client.post("/api/demo/v1/whoami", headers=headers)
+    assert response.status_code == 201
+    assert response.json() == {
+        "actor": "u9",
+        "tenant": "t9",
+        "ip": "203.0.113.7",
+        "agent": "probe/1.0",
+        "request_id": "req-42",
+    }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
@@ -133,3 +134,38 @@ async def test_many_events_in_many_transactions_each_applied_once(
 
 async def _count(pool: asyncpg.Pool, schema: str, expected: int) -> bool:
     return bool(await pool.fetchval(f"SELECT count(*) FROM {schema}.applied") >= expected)
+
+
+async def test_event_published_in_a_request_records_who_and_from_where(
+    pool: asyncpg.Pool, schema: str, topic: Topic
+) -> None:
+    from portal_core.assertion import Identity
+    from portal_core.request_context import begin_request, current_request, end_request
+    from portal_events import decode_event
+
+    token = begin_request("req-7", b"curl/8.0")
+    try:
+        context = current_request()
+        assert context is not None
+        context.attach_identity(Identity(tenant_id="t-7", user_id="u-7", client_ip="198.51.100.4"))
+        with tracer("test").start_as_current_span("request") as span:
+            async with pool.acquire() as conn, conn.transaction():
+                caller_event = await publish(conn, topic.data_type(order_id="a", amount=1), schema=schema)
+                for_other = await publish(
+                    conn, topic.data_type(order_id="b", amount=1), schema=schema, actor_id="u-8", outcome="failure"
+                )
+    finally:
+        end_request(token)
+    rows = {
+        row["id"]: decode_event(row["subject"], json.loads(row["headers"]), bytes(row["payload"]))
+        for row in await pool.fetch(f"SELECT id, subject, headers::text AS headers, payload FROM {schema}.event_outbox")
+    }
+    first, second = rows[caller_event], rows[for_other]
+    assert (first.origin.actor_id, first.tenant_id, first.origin.outcome) == ("u-7", "t-7", "success")
+    assert (first.origin.client_ip, first.origin.user_agent, first.origin.request_id) == (
+        "198.51.100.4",
+        "curl/8.0",
+        "req-7",
+    )
+    assert first.trace_id == format(span.get_span_context().trace_id, "032x")
+    assert (second.origin.actor_id, second.origin.outcome, second.tenant_id) == ("u-8", "failure", "t-7")

@@ -29,6 +29,7 @@ from portal_core.errors import (
 )
 from portal_core.logging import get_logger
 from portal_core.observability import ObservabilityMiddleware
+from portal_core.request_context import current_request
 
 ReadinessCheck = Callable[[], Awaitable[object]]
 Lifespan = Callable[[Litestar], AbstractAsyncContextManager[None]]
@@ -112,7 +113,11 @@ def identity_provider(verifier: AssertionVerifier) -> Provide:
         token = request.headers.get(IDENTITY_HEADER)
         if not token:
             raise Unauthorized("This service is reached only through the gateway", code="missing_assertion")
-        return verifier.verify(token)
+        identity = verifier.verify(token)
+        context = current_request()
+        if context is not None:
+            context.attach_identity(identity)
+        return identity
 
     return Provide(provide_identity, sync_to_thread=False)
 

@@ -11,6 +11,7 @@ import structlog
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from portal_core.request_context import begin_request, end_request
 from portal_core.telemetry import meter, tracer
 
 REQUEST_ID_HEADER = "x-request-id"
@@ -68,6 +69,15 @@ class ObservabilityMiddleware:
         if scope["path"] in _UNTRACED_PATHS:
             await self.app(scope, receive, _with_request_id(send, request_id, {}))
             return
+        token = begin_request(request_id, _user_agent(headers))
+        try:
+            await self._traced(scope, receive, send, headers, request_id)
+        finally:
+            end_request(token)
+
+    async def _traced(
+        self, scope: dict[str, Any], receive: Any, send: Any, headers: list[tuple[bytes, bytes]], request_id: str
+    ) -> None:
         method = scope.get("method", "WS")
         started = time.perf_counter()
         outcome: dict[str, int] = {}
@@ -94,6 +104,13 @@ class ObservabilityMiddleware:
                 labels = {"method": method, "route": route, "status": status}
                 _requests.add(1, labels)
                 _duration.record(time.perf_counter() - started, labels)
+
+
+def _user_agent(headers: list[tuple[bytes, bytes]]) -> bytes | None:
+    for name, value in headers:
+        if name == b"user-agent":
+            return value
+    return None
 
 
 def _with_request_id(send: Any, request_id: str, outcome: dict[str, int]) -> Any:

@@ -2,7 +2,7 @@
 
 from portal_events.connection import check_nats_ready, connect_nats
 from portal_events.consumer import EventConsumer, Handler, RetryPolicy
-from portal_events.envelope import MalformedEvent, ReceivedEvent, decode_event
+from portal_events.envelope import EventOrigin, MalformedEvent, ReceivedEvent, decode_event
 from portal_events.outbox import publish
 from portal_events.relay import OutboxRelay
 from portal_events.runtime import event_service_lifespan
@@ -19,6 +19,7 @@ __all__ = [
     "DEFAULT_TOPOLOGY",
     "EVENT_MIGRATIONS",
     "EventConsumer",
+    "EventOrigin",
     "Handler",
     "MalformedEvent",
     "OutboxRelay",

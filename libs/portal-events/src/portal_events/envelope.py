@@ -6,7 +6,7 @@ import functools
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 from opentelemetry import propagate
@@ -23,6 +23,34 @@ class MalformedEvent(ValueError):
     """A message that is not a valid event of a registered type; it is dead-lettered, never retried."""
 
 
+Outcome = Literal["success", "failure"]
+
+
+@dataclass(frozen=True, slots=True)
+class EventOrigin:
+    """Who caused an event and from where: CloudEvents extensions an audit trail needs.
+
+    `actor` is the user who acted, `outcome` says whether what the event reports succeeded (a failed
+    login is an event with outcome "failure"), the rest comes from the request that caused it.
+    """
+
+    actor_id: str | None = None
+    outcome: Outcome = "success"
+    client_ip: str | None = None
+    user_agent: str | None = None
+    request_id: str | None = None
+
+    def headers(self) -> dict[str, str]:
+        values = {
+            "ce-actor": self.actor_id,
+            "ce-outcome": self.outcome,
+            "ce-clientip": self.client_ip,
+            "ce-useragent": self.user_agent,
+            "ce-requestid": self.request_id,
+        }
+        return {name: value for name, value in values.items() if value is not None}
+
+
 @dataclass(frozen=True, slots=True)
 class ReceivedEvent:
     """An event as a consumer handler sees it: envelope attributes plus the decoded body."""
@@ -35,6 +63,24 @@ class ReceivedEvent:
     entity_id: str | None
     data: EventData
     headers: dict[str, str]
+
+    @property
+    def origin(self) -> EventOrigin:
+        """Actor, outcome, client address, user agent and request id as the producer recorded them."""
+        outcome: Outcome = "failure" if self.headers.get("ce-outcome") == "failure" else "success"
+        return EventOrigin(
+            actor_id=self.headers.get("ce-actor"),
+            outcome=outcome,
+            client_ip=self.headers.get("ce-clientip"),
+            user_agent=self.headers.get("ce-useragent"),
+            request_id=self.headers.get("ce-requestid"),
+        )
+
+    @property
+    def trace_id(self) -> str | None:
+        """The W3C trace id of the trace that produced this event, if it carried one."""
+        parts = self.headers.get("traceparent", "").split("-")
+        return parts[1] if len(parts) == 4 and len(parts[1]) == 32 else None
 
 
 def format_time(moment: datetime) -> str:
@@ -54,6 +100,7 @@ def build_headers(
     time: datetime,
     entity_id: str | None = None,
     tenant_id: str | None = None,
+    origin: EventOrigin | None = None,
 ) -> dict[str, str]:
     """The NATS headers of one event, with the current trace context injected."""
     headers = {
@@ -69,6 +116,8 @@ def build_headers(
         headers["ce-subject"] = entity_id
     if tenant_id is not None:
         headers["ce-tenant"] = tenant_id
+    if origin is not None:
+        headers.update(origin.headers())
     propagate.inject(headers)
     return headers
 
