@@ -1,10 +1,36 @@
-"""The one way to get a Redis client."""
+"""The one way to get a Redis client: bounded pool, short timeouts, and every command measured."""
 
 from __future__ import annotations
+
+import time
+from typing import Any
 
 from redis.asyncio import Redis
 
 from portal_core.settings import Secret
+from portal_core.telemetry import meter
+
+_meter = meter("portal.redis")
+_commands = _meter.create_counter("redis.commands", description="Redis commands sent, by command and outcome")
+_duration = _meter.create_histogram("redis.command.duration", unit="s", description="Redis command round trip")
+
+
+class MeasuredRedis(Redis):
+    """A Redis client that counts and times each command (one counter and one histogram point, no span:
+    the gateway calls Redis on every request and cannot pay for a span there)."""
+
+    async def execute_command(self, *args: Any, **options: Any) -> Any:
+        command = str(args[0]).upper() if args else "UNKNOWN"
+        started = time.perf_counter()
+        outcome = "error"
+        try:
+            result = await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
+            outcome = "ok"
+            return result
+        finally:
+            labels = {"db.operation": command, "outcome": outcome}
+            _commands.add(1, labels)
+            _duration.record(time.perf_counter() - started, labels)
 
 
 def create_redis(
@@ -14,7 +40,7 @@ def create_redis(
 
     A hot path that must not wait on a sick Redis (the gateway's rate limit) passes a shorter timeout.
     """
-    return Redis(
+    return MeasuredRedis(
         host=host,
         port=port,
         db=db,
