@@ -10,7 +10,7 @@ import httpx
 import pytest
 from portal_core.assertion import AssertionSigner, Identity
 from portal_core.dev_keys import DEV_ASSERTION_PRIVATE_JWK
-from support.otlp_receiver import ReceivedSpan
+from support.otlp_receiver import ReceivedLog, ReceivedSpan
 from support.platform import GATEWAY_MAX_BODY, Platform
 from support.processes import running
 
@@ -56,6 +56,22 @@ async def test_a_request_becomes_one_event_in_another_process_in_the_same_trace(
     gateway_span = by_service["gateway"]
     assert gateway_span.parent_span_id == "", "the gateway starts the trace for a caller that sent none"
     assert by_service["notes"].trace_id == gateway_span.trace_id == by_service["notes-consumer"].trace_id
+
+    logs = _wait_for_log(platform, gateway_span.trace_id, "note created")
+    assert [(record.service, record.span_id) for record in logs] == [("notes", by_service["notes"].span_id)]
+    assert logs[0].attributes["note_id"] == note_id
+    assert logs[0].attributes["request_id"] == response.headers["x-request-id"]
+    assert not [r for r in platform.receiver.log_snapshot() if "Invalid type" in r.body]
+
+
+def _wait_for_log(platform: Platform, trace_id: str, text: str, timeout: float = 15) -> list[ReceivedLog]:
+    """Log records exported over OTLP that carry `trace_id` and mention `text` (the batch exporter flushes ~1 s)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [r for r in platform.receiver.log_snapshot() if r.trace_id == trace_id and text in r.body]
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.1)
 
 
 async def test_a_callers_trace_is_continued(platform: Platform) -> None:

@@ -14,6 +14,7 @@ from portal_core.assertion import AssertionVerifier
 from portal_core.errors import NotFound
 from portal_core.http import CallerIdentity, create_app
 from portal_core.ids import new_id
+from portal_core.logging import get_logger
 from portal_core.settings import load_settings
 from portal_core.telemetry import setup_telemetry
 from portal_events import event_service_lifespan, publish
@@ -22,6 +23,7 @@ from notes_fixture.contracts import NoteCreated
 from notes_fixture.settings import SCHEMA, SERVICE, NotesSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+_log = get_logger("notes")
 
 
 class NoteCreate(msgspec.Struct, forbid_unknown_fields=True):
@@ -47,6 +49,7 @@ async def create_note(data: JSONBody[NoteCreate], identity: CallerIdentity, stat
             identity.client_ip,
         )
         await publish(conn, NoteCreated(note_id=str(note_id), title=data.title), schema=SCHEMA, entity_id=str(note_id))
+    _log.info("note created", note_id=str(note_id))
     return NoteRead(id=str(note_id), title=data.title, body=data.body)
 
 
