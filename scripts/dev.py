@@ -38,6 +38,11 @@ class Running:
     service: Service
     process: subprocess.Popen[bytes]
     log: Path
+    worker: str | None = None  # None: the service's HTTP server
+
+    @property
+    def label(self) -> str:
+        return self.service.label if self.worker is None else f"{self.service.label}-{self.worker}"
 
 
 @dataclass
@@ -46,24 +51,27 @@ class Supervisor:
     lock: Path
     children: list[Running] = field(default_factory=list)
 
-    def start(self, service: Service, env: dict[str, str]) -> Running:
-        log = self.dev_dir / "logs" / f"{service.label}.log"
+    def start(self, service: Service, env: dict[str, str], worker: str | None = None) -> Running:
+        """Start the service's server, or one of its declared workers when `worker` is given."""
+        label = service.label if worker is None else f"{service.label}-{worker}"
+        log = self.dev_dir / "logs" / f"{label}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
+        where = f"on {service.url}" if worker is None else f"(worker of {service.label})"
         with log.open("ab") as out:
-            out.write(f"\n--- make dev: starting {service.label} on {service.url} ---\n".encode())
+            out.write(f"\n--- make dev: starting {label} {where} ---\n".encode())
             out.flush()
             # Own session: Ctrl-C reaches only the supervisor, which stops children in order.
             process = subprocess.Popen(
-                [sys.executable, "-m", service.package],
+                [sys.executable, "-m", service.package, *([worker] if worker else [])],
                 env=env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
                 cwd=ROOT,
             )
-        running = Running(service, process, log)
+        running = Running(service, process, log, worker)
         self.children.append(running)
-        dev_lock.update(self.lock, children={c.service.label: c.process.pid for c in self.children})
+        dev_lock.update(self.lock, children={c.label: c.process.pid for c in self.children})
         return running
 
     def stop_all(self) -> None:
@@ -75,7 +83,7 @@ class Supervisor:
             try:
                 child.process.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                print(f"{child.service.label} did not stop in {STOP_TIMEOUT:.0f}s: killing it", file=sys.stderr)
+                print(f"{child.label} did not stop in {STOP_TIMEOUT:.0f}s: killing it", file=sys.stderr)
                 _signal_group(child.process, signal.SIGKILL)
                 child.process.wait()
             _signal_group(child.process, signal.SIGKILL)  # stray workers of a stopped server
@@ -193,7 +201,10 @@ def run(args: argparse.Namespace, supervisor: Supervisor) -> int:
         if service.has_migrations:
             migrate(service, service_env(base_env, service, backends), args.dev_dir / "logs" / f"{service.label}.log")
     for service in backends:
-        wait_ready(supervisor.start(service, service_env(base_env, service, backends)), args.ready_timeout)
+        env = service_env(base_env, service, backends)
+        wait_ready(supervisor.start(service, env), args.ready_timeout)
+        for worker in service.workers:
+            supervisor.start(service, env, worker)
     if gateway is not None:
         wait_ready(supervisor.start(gateway, service_env(base_env, gateway, backends)), args.ready_timeout)
     print_table(supervisor.children)
@@ -201,17 +212,18 @@ def run(args: argparse.Namespace, supervisor: Supervisor) -> int:
         for child in supervisor.children:
             code = child.process.poll()
             if code is not None:
-                print(f"{child.service.label} exited with code {code}; see {child.log}. Stopping the suite.")
+                print(f"{child.label} exited with code {code}; see {child.log}. Stopping the suite.")
                 return 1
         time.sleep(0.5)
 
 
 def print_table(children: list[Running]) -> None:
-    width = max((len(c.service.label) for c in children), default=7)
+    width = max((len(c.label) for c in children), default=7)
     print(f"\n{'service':<{width}}  {'listens on':<24}  log")
     for child in children:
         log = child.log.relative_to(ROOT) if child.log.is_relative_to(ROOT) else child.log
-        print(f"{child.service.label:<{width}}  {child.service.url:<24}  {log}")
+        where = child.service.url if child.worker is None else "(worker)"
+        print(f"{child.label:<{width}}  {where:<24}  {log}")
     print("\nmake dev is running; Ctrl-C stops everything.", flush=True)
 
 

@@ -26,6 +26,7 @@ class Service:
     package: str  # what `python -m` runs
     name: str  # route, upstream and DB role/schema name
     port: int
+    workers: tuple[str, ...] = ()  # `python -m <package> <worker>` processes beside the server (consumers, jobs)
 
     @property
     def label(self) -> str:
@@ -44,6 +45,12 @@ class Service:
         return (self.directory / "migrations").is_dir() or (
             self.directory / "src" / self.package / "migrations"
         ).is_dir()
+
+
+def workers_of(pyproject: Path) -> tuple[str, ...]:
+    """The worker commands a service declares in `[tool.portal] workers = [...]` (deploy/ runs the same ones)."""
+    data = tomllib.loads(pyproject.read_text())
+    return tuple(data.get("tool", {}).get("portal", {}).get("workers", []))
 
 
 def package_of(pyproject: Path) -> str:
@@ -68,5 +75,5 @@ def discover(services_dir: Path, gateway_port: int, base_port: int) -> tuple[Ser
         name, offset = KNOWN.get(directory.name, (directory.name, 0))
         if offset == 0:
             offset, next_offset = next_offset, next_offset + 1
-        backends.append(Service(directory, package, name, base_port + offset))
+        backends.append(Service(directory, package, name, base_port + offset, workers_of(pyproject)))
     return gateway, sorted(backends, key=lambda s: s.port)

@@ -21,7 +21,11 @@ DEV_SCRIPT = ROOT / "scripts" / "dev.py"
 
 # A stand-in service: stdlib HTTP server answering /readyz, so the supervisor is tested on its own.
 FAKE_MAIN = """
-import http.server, os
+import http.server, os, sys, time
+
+if len(sys.argv) > 1:  # a declared worker: no port, just stays up
+    while True:
+        time.sleep(1)
 
 class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
@@ -91,8 +95,10 @@ def make_fake_services(root: Path) -> Path:
         source.mkdir(parents=True)
         (source / "__init__.py").write_text("")
         (source / "__main__.py").write_text(FAKE_MAIN)
+        workers = '[tool.portal]\nworkers = ["sweep"]\n' if directory == "billing" else ""
         (services / directory / "pyproject.toml").write_text(
             f'[project]\nname = "{directory}"\n[tool.hatch.build.targets.wheel]\npackages = ["src/{package}"]\n'
+            + workers
         )
     return services
 
@@ -124,6 +130,8 @@ def test_supervisor_runs_services_refuses_a_second_copy_and_stops_on_ctrl_c(tmp_
             "identity": f"http://127.0.0.1:{base_port + 1}",
         }
         assert (dev_dir / "logs" / "identity.log").exists()
+        children = json.loads((dev_dir / "dev.lock").read_text())["children"]
+        assert set(children) == {"identity", "billing", "billing-sweep", "gateway"}, "declared workers run too"
         assert_second_instance_refused(dev_dir, gateway_port, first)
         assert_ctrl_c_stops_everything(dev_dir, first)
     finally:
