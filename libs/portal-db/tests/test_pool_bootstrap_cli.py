@@ -9,7 +9,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from portal_db import bootstrap_service_db, check_ready, create_pool
+from portal_db import bootstrap_service_db, check_ready, create_pool, migrate
 
 pytestmark = pytest.mark.integration
 
@@ -32,7 +32,7 @@ async def test_readiness_is_false_when_the_server_is_unreachable() -> None:
         await unreachable.close()
 
 
-async def test_bootstrap_creates_role_and_schema_idempotently(database_url: str) -> None:
+async def test_bootstrap_creates_role_and_schema_idempotently(database_url: str, tmp_path: Path) -> None:
     role = f"svc_{uuid.uuid4().hex[:8]}"
     try:
         await bootstrap_service_db(database_url, role=role, schema=role)
@@ -45,6 +45,11 @@ async def test_bootstrap_creates_role_and_schema_idempotently(database_url: str)
             assert not await service.fetchval("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
             await service.execute("CREATE TABLE things (id int)")
             assert await service.fetchval("SELECT schemaname FROM pg_tables WHERE tablename = 'things'") == role
+            migrations = tmp_path / "migrations"
+            migrations.mkdir()
+            (migrations / "0001_widgets.sql").write_text("CREATE TABLE widgets (id int);")
+            applied = await migrate(service, schema=role, directory=migrations)  # as the service role itself
+            assert [m.version for m in applied] == [1]
         finally:
             await service.close()
     finally:

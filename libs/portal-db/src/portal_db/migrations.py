@@ -148,9 +148,12 @@ async def migrate_url(
 
 
 async def _ensure_tracking_table(conn: asyncpg.Connection, schema: str, table: str) -> None:
+    # A service role owns its bootstrapped schema but may not create schemas in the database, and
+    # CREATE SCHEMA IF NOT EXISTS checks that privilege before it looks: only ask when it is missing.
+    if not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", schema):
+        await conn.execute(f"CREATE SCHEMA {schema}")
     await conn.execute(
         f"""
-        CREATE SCHEMA IF NOT EXISTS {schema};
         CREATE TABLE IF NOT EXISTS {schema}.{table} (
             version integer PRIMARY KEY,
             name text NOT NULL,
