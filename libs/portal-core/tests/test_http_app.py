@@ -144,7 +144,7 @@ async def test_metrics_endpoint_exposes_http_counters() -> None:
     async with AsyncTestClient(_app()) as client:
         await client.get("/api/demo/v1/nothing-here")
         text = (await client.get("/metrics")).text
-        assert "http_server_requests" in text
+        assert "http_server_duration_seconds_count{" in text
         assert 'route="unmatched"' in text
 
 

@@ -6,6 +6,7 @@ import asyncio
 import signal
 import subprocess
 import sys
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -13,7 +14,16 @@ import asyncpg
 import pytest
 from events_support import PrivateNatsServer, Topic, order_placed_type, wait_until
 from nats.js import JetStreamContext
-from portal_events import OutboxRelay, Topology, connect_nats, ensure_service_stream, publish
+from portal_db import create_pool
+from portal_db.testing import PrivatePostgres
+from portal_events import (
+    OutboxRelay,
+    Topology,
+    connect_nats,
+    ensure_service_stream,
+    migrate_event_tables,
+    publish,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -115,3 +125,34 @@ async def _outbox_empty(pool: asyncpg.Pool, schema: str) -> bool:
 
 async def _applied_at_least(pool: asyncpg.Pool, schema: str, expected: int) -> bool:
     return bool(await pool.fetchval(f"SELECT count(*) FROM {schema}.applied") >= expected)
+
+
+async def test_relay_keeps_publishing_after_postgresql_restarts(js: JetStreamContext, tmp_path: Path) -> None:
+    with PrivatePostgres() as server:
+        pool = await create_pool(server.admin_dsn, name="relay-restart", max_size=4)
+        schema = f"s_{uuid.uuid4().hex[:10]}"
+        async with pool.acquire() as conn:
+            await migrate_event_tables(conn, schema)
+        service = f"r{schema[2:]}"
+        data_type = order_placed_type(service)
+        stream = await ensure_service_stream(js, service, Topology())
+        relay = OutboxRelay(pool, js, schema, poll_interval=0.2, max_backoff=0.5)
+        relay.start()
+        try:
+            await write_events(pool, schema, data_type, "before", 20)
+            await wait_until(lambda: _stored(js, stream, 20), what="the events written before the restart")
+            server.restart()  # drops every connection, the relay's LISTEN connection included
+            await wait_until(lambda: _can_write(pool, schema, data_type), timeout=30, what="PostgreSQL to be back")
+            await wait_until(lambda: _stored(js, stream, 21), timeout=30, what="events written after the restart")
+        finally:
+            await relay.stop()
+            await pool.close()
+            await js.delete_stream(stream)
+
+
+async def _can_write(pool: asyncpg.Pool, schema: str, data_type: type) -> bool:
+    try:
+        await write_events(pool, schema, data_type, f"after-{uuid.uuid4().hex[:6]}", 1)
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        return False
+    return True

@@ -68,6 +68,10 @@ class BadRequest(PortalError):
     status, code, title = 400, "bad_request", "Bad request"
 
 
+class InvalidCursor(BadRequest):
+    code, title = "invalid_cursor", "The cursor is not one this API returned"
+
+
 class MalformedBody(PortalError):
     status, code, title = 400, "malformed_body", "The request body could not be parsed"
 

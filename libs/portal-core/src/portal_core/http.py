@@ -19,6 +19,7 @@ from litestar.types import ControllerRouterHandler
 from portal_core.assertion import IDENTITY_HEADER, AssertionVerifier, Identity
 from portal_core.errors import (
     PROBLEM_CONTENT_TYPE,
+    BadRequest,
     FieldError,
     MalformedBody,
     PortalError,
@@ -69,7 +70,22 @@ def _on_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> R
     return problem_response(request, error)
 
 
+# PostgreSQL refuses text it cannot store (a NUL character, bytes that are not UTF-8): that is the
+# client's input, whichever field it came in, so every service answers 400 rather than 500.
+_UNSTORABLE_TEXT_SQLSTATES = frozenset({"22021", "22P05"})
+
+
+def _refuse_nul_in_query(request: Request[Any, Any, Any]) -> None:
+    # Checked before the handler, so a streamed answer (an export) never starts on input it cannot use.
+    if b"%00" in request.scope.get("query_string", b""):
+        raise BadRequest("A query parameter contains a NUL character", code="invalid_text")
+
+
 def _on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    if getattr(exc, "sqlstate", None) in _UNSTORABLE_TEXT_SQLSTATES:
+        return problem_response(
+            request, BadRequest("Text in the request contains a character that cannot be stored", code="invalid_text")
+        )
     _log.exception("unhandled error", path=request.url.path)
     return problem_response(request, PortalError())
 
@@ -154,6 +170,7 @@ def create_app(
         route_handlers=[healthz, readyz, metrics_endpoint, *route_handlers],
         lifespan=list(lifespan),
         on_shutdown=[mark_shutting_down],
+        before_request=_refuse_nul_in_query,
         dependencies=deps,
         exception_handlers={
             PortalError: _on_portal_error,

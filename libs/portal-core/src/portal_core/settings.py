@@ -133,5 +133,7 @@ class ServiceSettings(BaseSettings, kw_only=True, frozen=True):
     redis_password: Secret | None = None
     nats_url: str = "nats://127.0.0.1:4222"
     identity_assertion_public_jwks: str = DEV_ASSERTION_PUBLIC_JWKS
+    # Signs list cursors (portal_core.pagination), so a forged or edited cursor is refused.
+    cursor_secret: Secret = Secret("portal-dev-cursor-secret")
     host: str = "127.0.0.1"
     port: int = 8000

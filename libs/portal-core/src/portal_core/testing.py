@@ -1,4 +1,4 @@
-"""Test support: one in-memory telemetry installation per test process, shared by every test suite.
+"""Test support shared by every suite: in-memory telemetry, free ports, an ASGI app served in a thread.
 
 OpenTelemetry's providers are process-global, so suites that each installed their own would see
 whichever came first. Every conftest calls `install_test_telemetry()` and reads from what it returns.
@@ -7,7 +7,11 @@ whichever came first. Every conftest calls `install_test_telemetry()` and reads 
 from __future__ import annotations
 
 import socket
+import threading
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -25,18 +29,22 @@ class TestTelemetry:
 
     def metric_total(self, name: str, **attributes: str) -> float:
         """Sum of counter `name` over the data points whose attributes include `attributes`."""
+        return float(sum(point.value for point in self._points(name, attributes)))
+
+    def histogram_count(self, name: str, **attributes: str) -> int:
+        """How many measurements histogram `name` took over the points whose attributes include `attributes`."""
+        return int(sum(point.count for point in self._points(name, attributes)))
+
+    def _points(self, name: str, attributes: dict[str, str]) -> Iterator[Any]:
         data = self.metrics.get_metrics_data()
-        total = 0.0
         for resource in data.resource_metrics if data else []:
             for scope in resource.scope_metrics:
                 for metric in scope.metrics:
-                    if metric.name != name:
-                        continue
-                    for point in metric.data.data_points:
-                        labels = point.attributes or {}
-                        if all(labels.get(k) == v for k, v in attributes.items()):
-                            total += point.value  # type: ignore[union-attr]
-        return total
+                    if metric.name == name:
+                        for point in metric.data.data_points:
+                            labels = point.attributes or {}
+                            if all(labels.get(k) == v for k, v in attributes.items()):
+                                yield point
 
 
 _spans = InMemorySpanExporter()
@@ -59,3 +67,36 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+class ThreadServer:
+    """uvicorn serving an ASGI app on a free loopback port in a background thread (its own event loop),
+    so a synchronous test, or one on another loop, talks to it over real HTTP: `with ThreadServer(app) as s:`."""
+
+    def __init__(self, app: Any, *, ws: str = "websockets-sansio", start_timeout: float = 30.0) -> None:
+        import uvicorn  # a dev dependency: only test processes import this
+
+        self.port = free_port()
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on", ws=ws, proxy_headers=False
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self._start_timeout = start_timeout
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> ThreadServer:
+        self.thread.start()
+        deadline = time.monotonic() + self._start_timeout
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("test server did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=15)

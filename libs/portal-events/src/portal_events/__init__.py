@@ -1,8 +1,16 @@
 """CloudEvents over NATS JetStream: transactional outbox, relay, idempotent consumers, dead letters."""
 
 from portal_events.connection import check_nats_ready, connect_nats
-from portal_events.consumer import EventConsumer, Handler, RetryPolicy
-from portal_events.envelope import EventOrigin, MalformedEvent, ReceivedEvent, decode_event
+from portal_events.consumer import BatchHandler, EventConsumer, Handler, RetryPolicy
+from portal_events.envelope import (
+    EventDecoder,
+    EventOrigin,
+    MalformedEvent,
+    OpaqueEventData,
+    ReceivedEvent,
+    decode_envelope,
+    decode_event,
+)
 from portal_events.outbox import publish
 from portal_events.relay import OutboxRelay
 from portal_events.runtime import event_service_lifespan
@@ -18,16 +26,20 @@ from portal_events.topology import (
 __all__ = [
     "DEFAULT_TOPOLOGY",
     "EVENT_MIGRATIONS",
+    "BatchHandler",
     "EventConsumer",
+    "EventDecoder",
     "EventOrigin",
     "Handler",
     "MalformedEvent",
+    "OpaqueEventData",
     "OutboxRelay",
     "ReceivedEvent",
     "RetryPolicy",
     "Topology",
     "check_nats_ready",
     "connect_nats",
+    "decode_envelope",
     "decode_event",
     "ensure_deadletter_stream",
     "ensure_service_stream",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -63,6 +64,8 @@ class ReceivedEvent:
     entity_id: str | None
     data: EventData
     headers: dict[str, str]
+    # The body as it arrived (appended with a default: code that builds ReceivedEvent itself still works).
+    payload: bytes = b""
 
     @property
     def origin(self) -> EventOrigin:
@@ -127,6 +130,42 @@ def _decoder(data_type: type[EventData]) -> msgspec.json.Decoder[Any]:
     return msgspec.json.Decoder(data_type)
 
 
+class OpaqueEventData(EventData, kw_only=True, frozen=True):
+    """The body of an event decoded by envelope only (`decode_envelope`): read `ReceivedEvent.payload`."""
+
+
+OPAQUE = OpaqueEventData()
+
+EventDecoder = Callable[[str, "dict[str, str] | None", bytes], ReceivedEvent]
+
+
+def decode_envelope(subject: str, headers: dict[str, str] | None, payload: bytes) -> ReceivedEvent:
+    """Decode only the CloudEvents attributes, whatever the type (registered or not); the body stays bytes.
+
+    For consumers that record every event (audit) rather than act on known ones; MalformedEvent when the
+    id or time header is missing or invalid.
+    """
+    headers = headers or {}
+    try:
+        event_id = uuid.UUID(headers["ce-id"])
+        moment = datetime.fromisoformat(headers["ce-time"])
+    except KeyError as exc:
+        raise MalformedEvent(f"missing header: {exc}") from exc
+    except ValueError as exc:
+        raise MalformedEvent(str(exc)) from exc
+    return ReceivedEvent(
+        id=event_id,
+        type=headers.get("ce-type", subject),
+        source=headers.get("ce-source", ""),
+        time=moment,
+        tenant_id=headers.get("ce-tenant"),
+        entity_id=headers.get("ce-subject"),
+        data=OPAQUE,
+        headers=headers,
+        payload=payload,
+    )
+
+
 def decode_event(subject: str, headers: dict[str, str] | None, payload: bytes) -> ReceivedEvent:
     """Decode a message into a ReceivedEvent using the contract registered for its type; MalformedEvent if invalid."""
     headers = headers or {}
@@ -149,4 +188,5 @@ def decode_event(subject: str, headers: dict[str, str] | None, payload: bytes) -
         entity_id=headers.get("ce-subject"),
         data=data,
         headers=headers,
+        payload=payload,
     )

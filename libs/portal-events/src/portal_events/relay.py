@@ -124,7 +124,7 @@ class OutboxRelay:
 
     async def _ensure_listener(self) -> None:
         # A lost LISTEN connection only costs latency (the poll still runs), so it is re-made quietly.
-        if self._listener is not None and not self._listener.is_closed():
+        if self._listener is not None and not _connection_lost(self._listener):
             return
         await self._close_listener()
         started = time.monotonic()
@@ -152,3 +152,10 @@ class OutboxRelay:
 
     def _on_notify(self, *_: object) -> None:
         self._wake.set()
+
+
+def _connection_lost(conn: PoolConnectionProxy[asyncpg.Record]) -> bool:
+    try:
+        return conn.is_closed()
+    except asyncpg.InterfaceError:  # the pool took it back when its server went away (a restart)
+        return True
