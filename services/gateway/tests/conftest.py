@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -13,12 +12,11 @@ from typing import Any
 
 import pytest
 import redis
-import uvicorn
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from portal_core.settings import load_settings
-from portal_core.testing import free_port, install_test_telemetry
+from portal_core.testing import ThreadServer, free_port, install_test_telemetry
 
 KEY_PREFIX = f"test:gateway:{uuid.uuid4().hex}:"
 TELEMETRY = install_test_telemetry()
@@ -54,6 +52,8 @@ def create_upstream(log: UpstreamLog) -> Any:
             await sse(send)
         elif path.endswith("/upload"):
             await upload(receive, send, request_id)
+        elif path.endswith("/forbidden"):
+            await respond(send, 403, {"code": "forbidden"})
         elif path.endswith("/slow"):
             await asyncio.sleep(3)
             await respond(send, 200, {"slow": True})
@@ -132,35 +132,6 @@ async def respond(send: Any, status: int, payload: Any, extra: list[tuple[bytes,
 # ---- servers ----
 
 
-class ThreadServer:
-    """uvicorn serving an ASGI app in a background thread (its own event loop)."""
-
-    def __init__(self, app: Any, ws: str = "websockets-sansio") -> None:
-        self.port = free_port()
-        config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on", ws=ws, proxy_headers=False
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> ThreadServer:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("test server did not start")
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-
-
 @dataclass
 class Upstream:
     url: str
@@ -189,14 +160,17 @@ def gateway_env(upstream: Upstream, refused_url: str, **overrides: str) -> dict[
         "REDIS_KEY_PREFIX": KEY_PREFIX,
         "RATE_LIMIT_REQUESTS": "100000",
         "MAX_BODY_BYTES": str(64 * 1024 * 1024),
+        # These tests exercise the proxy with an echo server standing in for identity: no session lookup.
+        # Session authentication is tested with the real identity service in services/identity/tests.
+        "SESSION_AUTH": "off",
     }
     env.update(overrides)
     return env
 
 
-def start_gateway(env: dict[str, str]) -> ThreadServer:
+def start_gateway(env: dict[str, str], resolver: Any = None) -> ThreadServer:
     settings = load_settings(GatewaySettings, env)
-    return ThreadServer(create_app(settings))
+    return ThreadServer(create_app(settings, resolver=resolver))
 
 
 @pytest.fixture(scope="session")
@@ -207,10 +181,13 @@ def spans() -> InMemorySpanExporter:
 
 @pytest.fixture(scope="session")
 def make_gateway(upstream: Upstream, refused_url: str) -> Callable[..., ThreadServer]:
-    """Another gateway with some settings changed: `with make_gateway(REDIS_PORT="1") as server:`."""
+    """Another gateway with some settings changed: `with make_gateway(REDIS_PORT="1") as server:`.
 
-    def make(**overrides: str) -> ThreadServer:
-        return start_gateway(gateway_env(upstream, refused_url, **overrides))
+    `resolver=` replaces the session lookup (an IdentityResolver that names the caller).
+    """
+
+    def make(resolver: Any = None, **overrides: str) -> ThreadServer:
+        return start_gateway(gateway_env(upstream, refused_url, **overrides), resolver)
 
     return make
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
-from portal_core.assertion import IDENTITY_HEADER, AssertionSigner
+from portal_core.assertion import IDENTITY_HEADER, AssertionSigner, Identity
 from portal_core.errors import (
     BadRequest,
     Forbidden,
@@ -29,14 +29,17 @@ from portal_core.settings import load_settings, redacted
 from portal_core.telemetry import Telemetry, setup_telemetry
 from redis.asyncio import Redis
 
+from gateway.access_reports import DENIED, AccessReporter
 from gateway.admin import ADMIN_PATHS, AdminRoutes
 from gateway.cors import CorsPolicy
 from gateway.headers import ClientAddressResolver, upstream_request_headers
 from gateway.identity import AnonymousResolver, AssertionCache, IdentityResolver
 from gateway.proxy import HttpProxy, content_length, create_upstream_session
+from gateway.public_routes import PublicRoutes
 from gateway.rate_limit import RateLimiter
 from gateway.responses import RawHeaders, Receive, Scope, Send, send_empty, send_problem
 from gateway.routing import Routes, Target
+from gateway.sessions import SessionResolver
 from gateway.settings import GatewaySettings
 from gateway.websocket_proxy import WebSocketProxy
 
@@ -60,6 +63,7 @@ class GatewayState:
     assertions: AssertionCache
     http: HttpProxy
     websocket: WebSocketProxy
+    resolver: IdentityResolver
 
 
 class Gateway:
@@ -69,8 +73,9 @@ class Gateway:
         resolver: IdentityResolver | None = None,
     ) -> None:
         self.settings = settings
-        self.resolver: IdentityResolver = resolver or AnonymousResolver()
+        self._resolver = resolver  # None: built at start from the settings (sessions through identity, or anonymous)
         self.state: GatewayState | None = None
+        self.access_reports = AccessReporter(settings.nats_url, capacity=settings.access_report_buffer)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -107,7 +112,7 @@ class Gateway:
                     raise Forbidden("This origin may not call the API", code="cors_origin_not_allowed")
                 await send_empty(send, 204, allowed)
                 return
-            target, headers = await self._admit(scope, state, extra)
+            target, headers, identity = await self._admit(scope, state, extra)
             try:
                 declared = content_length(scope["headers"])
             except ValueError:
@@ -115,16 +120,19 @@ class Gateway:
             if declared is not None and declared > self.settings.max_body_bytes:
                 raise PayloadTooLarge(f"The request body exceeds {self.settings.max_body_bytes} bytes")
             url = target.base_url + _path_and_query(scope)
-            await state.http.forward(scope, receive, send, url, headers, extra)
+            status = await state.http.forward(scope, receive, send, url, headers, extra)
+            if status in DENIED:  # a service refused the caller: the tenant's audit log shows who tried
+                self.access_reports.report(scope, status, "denied_by_service", identity)
         except PortalError as error:
             if error.status >= 500:
                 _log.warning("request failed", code=error.code, detail=error.detail)
+            self.access_reports.report(scope, error.status, error.code)  # 401/403 only; never blocks
             await send_problem(scope, send, error, extra)
         except Exception:
             _log.exception("unhandled error", path=scope.get("path"))
             await send_problem(scope, send, PortalError(), extra)
 
-    async def _admit(self, scope: Scope, state: GatewayState, extra: RawHeaders) -> tuple[Target, RawHeaders]:
+    async def _admit(self, scope: Scope, state: GatewayState, extra: RawHeaders) -> tuple[Target, RawHeaders, Identity]:
         """Rate limit, route, identity: the headers to send upstream, or a PortalError (extra is filled in)."""
         forwarded = state.addresses.resolve(scope)
         decision = await state.limiter.check(forwarded.client_ip)
@@ -134,20 +142,20 @@ class Gateway:
                 raise TooManyRequests(decision.retry_after_seconds, "Slow down and retry after the given delay")
         target = state.routes.target(scope["path"])
         scope["route_template"] = target.route_template
-        identity = await self.resolver.resolve(scope["headers"], forwarded.client_ip)
+        identity = await state.resolver.resolve(scope, forwarded.client_ip)
         request_id = str(scope["state"].get("request_id", ""))
         headers = upstream_request_headers(
             scope["headers"], forwarded, request_id, websocket=scope["type"] == "websocket"
         )
         headers.append((_IDENTITY_HEADER, state.assertions.assertion(identity, target.service)))
-        return target, headers
+        return target, headers, identity
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         state = self.state
         try:
             if state is None:
                 raise ServiceUnavailable("The gateway is starting", code="starting")
-            target, headers = await self._admit(scope, state, [])
+            target, headers, _ = await self._admit(scope, state, [])
             url = "ws" + target.base_url.removeprefix("http") + _path_and_query(scope)
             await state.websocket.forward(scope, receive, send, url, headers)
         except PortalError as error:
@@ -159,6 +167,7 @@ class Gateway:
             if message["type"] == "lifespan.startup":
                 try:
                     self.state = self._start()
+                    await self.access_reports.start(self.state.addresses)
                 except Exception as exc:
                     _log.exception("gateway failed to start")
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
@@ -179,6 +188,7 @@ class Gateway:
         signer = AssertionSigner(
             settings.identity_assertion_private_jwk.reveal(), ttl_seconds=settings.identity_assertion_ttl_seconds
         )
+        assertions = AssertionCache(signer)
         state = GatewayState(
             telemetry=telemetry,
             redis=redis,
@@ -193,11 +203,12 @@ class Gateway:
                 window_seconds=settings.rate_limit_window_seconds,
                 key_prefix=settings.redis_key_prefix,
             ),
-            assertions=AssertionCache(signer),
+            assertions=assertions,
             http=HttpProxy(session, settings.max_body_bytes),
             websocket=WebSocketProxy(
                 max_message_bytes=settings.max_body_bytes, open_timeout_seconds=settings.upstream_timeout_seconds
             ),
+            resolver=self._resolver or _session_resolver(settings, session, assertions),
         )
         _log.info("gateway started", services=routes.services, settings=redacted(settings))
         return state
@@ -207,12 +218,32 @@ class Gateway:
         if state is None:
             return
         state.admin.shutting_down = True
+        await self.access_reports.stop()
         await state.session.close()
         await state.redis.aclose()
         # Flush, not shut down: the providers are process-wide and outlive one app (tests build several).
         state.telemetry.tracer_provider.force_flush()
         state.telemetry.meter_provider.force_flush()
         _log.info("gateway stopped")
+
+
+def _session_resolver(
+    settings: GatewaySettings, session: aiohttp.ClientSession, assertions: AssertionCache
+) -> IdentityResolver:
+    if not settings.sessions_enabled():
+        if settings.environment == "production" and settings.session_auth == "auto":
+            # Checked at start, not in the settings, so a missing secret is still reported first.
+            raise RuntimeError("production: set UPSTREAM_IDENTITY_URL, or SESSION_AUTH=off to run without sessions")
+        return AnonymousResolver()
+    return SessionResolver(
+        session,
+        settings.upstream_urls()["identity"],
+        assertions,
+        PublicRoutes(settings.public_routes),
+        cookie_name=settings.session_cookie_name,
+        cache_seconds=settings.session_cache_seconds,
+        allowed_origins=settings.cors_origin_list(),
+    )
 
 
 def _path_and_query(scope: Scope) -> str:

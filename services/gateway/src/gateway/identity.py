@@ -3,24 +3,24 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from portal_core.assertion import AssertionSigner, Identity
 
-RawHeaders = Sequence[tuple[bytes, bytes]]
-
 
 class IdentityResolver(Protocol):
-    """Turns a request's headers (cookies, bearer token) into an Identity; identity plugs sessions in here."""
+    """Turns a request (its cookie or bearer token, method and path) into an Identity, or raises a 401/403.
 
-    async def resolve(self, headers: RawHeaders, client_ip: str) -> Identity: ...
+    gateway.sessions.SessionResolver asks the identity service; AnonymousResolver is for SESSION_AUTH=off.
+    """
+
+    async def resolve(self, scope: dict[str, Any], client_ip: str) -> Identity: ...
 
 
 class AnonymousResolver:
-    """Everyone is anonymous until the identity service's session lookup is plugged in."""
+    """Everyone is anonymous (SESSION_AUTH=off, or auto without an identity service)."""
 
-    async def resolve(self, headers: RawHeaders, client_ip: str) -> Identity:
+    async def resolve(self, scope: dict[str, Any], client_ip: str) -> Identity:
         return Identity(client_ip=client_ip)
 
 

@@ -75,8 +75,11 @@ class HttpProxy:
 
     async def forward(
         self, scope: Scope, receive: Receive, send: Send, url: str, headers: RawHeaders, extra: RawHeaders
-    ) -> None:
-        """Send the request to `url` and relay the answer, adding `extra` headers (CORS, rate limit)."""
+    ) -> int | None:
+        """Send the request to `url` and relay the answer, adding `extra` headers (CORS, rate limit).
+
+        Returns the upstream's status, or None when the client went away before it answered.
+        """
         method: str = scope["method"]
         body = _RequestBody(receive, self._max_body) if _has_body(scope["headers"]) else None
         span = _tracer.start_span(f"{method} {scope.get('route_template', '')}", kind=SpanKind.CLIENT)
@@ -96,13 +99,14 @@ class HttpProxy:
             except Exception as exc:
                 if body is not None and body.client_gone:
                     span.set_status(Status(StatusCode.ERROR, "client disconnected"))
-                    return
+                    return None
                 raise self._error_for(exc, body) from None
             span.set_attribute("http.response.status_code", response.status)
             try:
                 await self._relay(response, receive, send, extra, head=method == "HEAD")
             finally:
                 response.release()
+            return response.status
         except Exception as exc:
             span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
             raise

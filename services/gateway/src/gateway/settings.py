@@ -10,6 +10,8 @@ from typing import Literal
 from portal_core.dev_keys import DEV_ASSERTION_PRIVATE_JWK
 from portal_core.settings import BaseSettings, Secret
 
+from gateway.public_routes import DEFAULT_PUBLIC_ROUTES, PublicRoutes
+
 # The services of the suite, by the name that appears in /api/<name>/; a known name without a URL is "not deployed".
 KNOWN_SERVICES = ("identity", "storage", "ai", "webhooks", "realtime", "audit")
 _SERVICE_NAME = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
@@ -51,6 +53,18 @@ class GatewaySettings(BaseSettings, kw_only=True, frozen=True):
     identity_assertion_private_jwk: Secret = Secret(DEV_ASSERTION_PRIVATE_JWK)
     identity_assertion_ttl_seconds: int = 60
 
+    # Denied requests (401/403) are published to JetStream for the audit log when NATS_URL is set.
+    nats_url: str | None = None
+    access_report_buffer: int = 10_000  # reports held while NATS is away; more are dropped and counted
+
+    # Sessions (docs/identity.md): "auto" requires one on every non-public /api/ route when an identity
+    # service is configured; "required" always; "off" never (everyone anonymous).
+    session_auth: Literal["auto", "required", "off"] = "auto"
+    public_routes: str = DEFAULT_PUBLIC_ROUTES  # comma-separated `[METHOD ]PATH` rules
+    session_cookie_name: str = "portal_session"
+    # How long a session lookup is reused: a revoked session stops working within this (at most 4 s).
+    session_cache_seconds: float = 2.0
+
     def __post_init__(self) -> None:
         # Raised here, msgspec reports it as a validation error, so a bad environment stops the start.
         self.upstream_urls()
@@ -65,6 +79,15 @@ class GatewaySettings(BaseSettings, kw_only=True, frozen=True):
                 raise ValueError(f"{name.upper()} must be at least 1")
         if self.upstream_timeout_seconds <= 0:
             raise ValueError("UPSTREAM_TIMEOUT_SECONDS must be positive")
+        if not 0 < self.session_cache_seconds <= 4:
+            raise ValueError("SESSION_CACHE_SECONDS must be in (0, 4]: revoked sessions must stop within 5 s")
+        PublicRoutes(self.public_routes)
+        if self.session_auth == "required" and "identity" not in self.upstream_urls():
+            raise ValueError("SESSION_AUTH=required needs UPSTREAM_IDENTITY_URL")
+
+    def sessions_enabled(self) -> bool:
+        """Whether the gateway authenticates sessions through identity (see SESSION_AUTH)."""
+        return self.session_auth == "required" or (self.session_auth == "auto" and "identity" in self.upstream_urls())
 
     def upstream_urls(self) -> dict[str, str]:
         """Service name -> base URL (no trailing slash), from UPSTREAMS merged with UPSTREAM_<NAME>_URL."""
