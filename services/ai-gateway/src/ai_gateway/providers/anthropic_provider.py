@@ -1,0 +1,190 @@
+"""Anthropic through the official `anthropic` SDK (Messages API)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anthropic
+
+from ai_gateway.chat.types import (
+    ChatRequest,
+    ChatResult,
+    FinishReason,
+    Message,
+    StreamEnd,
+    StreamEvent,
+    TextDelta,
+    ToolCall,
+    ToolCallDelta,
+    ToolCallStart,
+    Usage,
+)
+from ai_gateway.providers.base import ProviderError, retry_after_seconds
+
+_FINISH: dict[str | None, FinishReason] = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "pause_turn": "stop",
+    "max_tokens": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+}
+
+
+class AnthropicProvider:
+    name = "anthropic"
+
+    def __init__(
+        self, api_key: str, base_url: str | None, timeout: float, connect_timeout: float, default_max_tokens: int
+    ) -> None:
+        self._client = anthropic.AsyncAnthropic(
+            api_key=api_key,
+            base_url=base_url,
+            max_retries=0,
+            timeout=anthropic.Timeout(timeout, connect=connect_timeout),
+        )
+        self._default_max_tokens = default_max_tokens
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+    async def complete(self, request: ChatRequest) -> ChatResult:
+        try:
+            response = await self._client.messages.create(**self._params(request))
+        except anthropic.APIError as exc:
+            raise _error(exc) from exc
+        text = "".join(block.text for block in response.content if block.type == "text")
+        calls = tuple(
+            ToolCall(id=block.id, name=block.name, arguments=json.dumps(block.input))
+            for block in response.content
+            if block.type == "tool_use"
+        )
+        return ChatResult(
+            text=text,
+            tool_calls=calls,
+            finish_reason=_FINISH.get(response.stop_reason, "stop"),
+            usage=_usage(response.usage),
+            model=response.model,
+        )
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        try:
+            upstream = await self._client.messages.create(**self._params(request), stream=True)
+        except anthropic.APIError as exc:
+            raise _error(exc) from exc
+        usage = Usage()
+        finish: FinishReason = "stop"
+        tool_index_of_block: dict[int, int] = {}
+        try:
+            async for event in upstream:
+                if event.type == "message_start":
+                    usage = _usage(event.message.usage)
+                elif event.type == "content_block_start" and event.content_block.type == "tool_use":
+                    index = tool_index_of_block[event.index] = len(tool_index_of_block)
+                    yield ToolCallStart(index, event.content_block.id, event.content_block.name)
+                elif event.type == "content_block_delta":
+                    if event.delta.type == "text_delta":
+                        yield TextDelta(event.delta.text)
+                    elif event.delta.type == "input_json_delta" and event.delta.partial_json:
+                        yield ToolCallDelta(tool_index_of_block[event.index], event.delta.partial_json)
+                elif event.type == "message_delta":
+                    finish = _FINISH.get(event.delta.stop_reason, "stop")
+                    usage.output_tokens = event.usage.output_tokens
+        except anthropic.APIError as exc:
+            raise _error(exc) from exc
+        finally:
+            await upstream.close()
+        yield StreamEnd(finish, usage)
+
+    def _params(self, request: ChatRequest) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "model": request.model,
+            "max_tokens": request.max_tokens or self._default_max_tokens,
+            "messages": _messages(request.messages),
+        }
+        if request.system:
+            params["system"] = request.system
+        if request.tools:
+            params["tools"] = [
+                {"name": t.name, "description": t.description, "input_schema": t.parameters} for t in request.tools
+            ]
+        choice = _tool_choice(request)
+        if choice is not None:
+            params["tool_choice"] = choice
+        if request.temperature is not None:
+            params["temperature"] = min(request.temperature, 1.0)  # Anthropic's range is 0..1
+        if request.top_p is not None:
+            params["top_p"] = request.top_p
+        if request.stop:
+            params["stop_sequences"] = list(request.stop)
+        return params
+
+
+def _tool_choice(request: ChatRequest) -> dict[str, Any] | None:
+    choice = request.tool_choice
+    if choice is None and request.parallel_tool_calls is None:
+        return None
+    mode = choice.mode if choice is not None else "auto"
+    out: dict[str, Any] = {"type": {"required": "any"}.get(mode, mode)}
+    if mode == "tool" and choice is not None:
+        out["name"] = choice.name
+    if request.parallel_tool_calls is False and mode != "none":
+        out["disable_parallel_tool_use"] = True
+    return out
+
+
+def _messages(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
+    """Anthropic wants user/assistant turns alternating: tool results ride in user turns, merged."""
+    out: list[dict[str, Any]] = []
+    for message in messages:
+        role = "assistant" if message.role == "assistant" else "user"
+        blocks = _blocks(message)
+        if out and out[-1]["role"] == role:
+            out[-1]["content"].extend(blocks)
+        else:
+            out.append({"role": role, "content": blocks})
+    return out
+
+
+def _blocks(message: Message) -> list[dict[str, Any]]:
+    if message.role == "tool":
+        result: dict[str, Any] = {"type": "tool_result", "tool_use_id": message.tool_call_id, "content": message.text}
+        if message.is_error:
+            result["is_error"] = True
+        return [result]
+    blocks: list[dict[str, Any]] = [{"type": "text", "text": message.text}] if message.text else []
+    for call in message.tool_calls:
+        blocks.append({"type": "tool_use", "id": call.id, "name": call.name, "input": _arguments(call.arguments)})
+    return blocks
+
+
+def _arguments(arguments: str) -> dict[str, Any]:
+    try:
+        value = json.loads(arguments or "{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _usage(usage: Any) -> Usage:
+    cache_read = getattr(usage, "cache_read_input_tokens", None) or 0
+    cache_write = getattr(usage, "cache_creation_input_tokens", None) or 0
+    return Usage(
+        input_tokens=(usage.input_tokens or 0) + cache_read + cache_write,
+        output_tokens=usage.output_tokens or 0,
+        cached_tokens=cache_read,
+    )
+
+
+def _error(exc: anthropic.APIError) -> ProviderError:
+    if isinstance(exc, anthropic.APITimeoutError):
+        return ProviderError("Anthropic did not answer in time", timeout=True)
+    if isinstance(exc, anthropic.APIStatusError):
+        body = exc.body if isinstance(exc.body, dict) else {}
+        error_body = body.get("error")
+        inner: dict[str, object] = error_body if isinstance(error_body, dict) else {}
+        message = str(inner.get("message") or exc.message)
+        return ProviderError(message, status=exc.status_code, retry_after=retry_after_seconds(exc.response.headers))
+    return ProviderError(f"Anthropic could not be reached: {exc.message}")

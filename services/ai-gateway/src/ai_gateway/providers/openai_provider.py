@@ -1,0 +1,175 @@
+"""OpenAI through the official `openai` SDK (Chat Completions)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import openai
+
+from ai_gateway.chat.types import (
+    ChatRequest,
+    ChatResult,
+    FinishReason,
+    Message,
+    StreamEnd,
+    StreamEvent,
+    TextDelta,
+    ToolCall,
+    ToolCallDelta,
+    ToolCallStart,
+    Usage,
+)
+from ai_gateway.providers.base import ProviderError, retry_after_seconds
+
+_FINISH: dict[str | None, FinishReason] = {
+    "stop": "stop",
+    "length": "length",
+    "tool_calls": "tool_calls",
+    "function_call": "tool_calls",
+    "content_filter": "content_filter",
+}
+
+
+class OpenAIProvider:
+    name = "openai"
+
+    def __init__(self, api_key: str, base_url: str | None, timeout: float, connect_timeout: float) -> None:
+        # Retries are ours (tenacity, with fallbacks and a breaker), so the SDK must not retry too.
+        self._client = openai.AsyncOpenAI(
+            api_key=api_key, base_url=base_url, max_retries=0, timeout=openai.Timeout(timeout, connect=connect_timeout)
+        )
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+    async def complete(self, request: ChatRequest) -> ChatResult:
+        try:
+            response = await self._client.chat.completions.create(**_params(request), stream=False)
+        except openai.APIError as exc:
+            raise _error(exc) from exc
+        choice = response.choices[0]
+        calls = tuple(
+            ToolCall(id=c.id, name=c.function.name, arguments=c.function.arguments or "{}")
+            for c in choice.message.tool_calls or ()
+            if c.type == "function"
+        )
+        return ChatResult(
+            text=choice.message.content or "",
+            tool_calls=calls,
+            finish_reason=_FINISH.get(choice.finish_reason, "stop"),
+            usage=_usage(response.usage),
+            model=response.model,
+        )
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        try:
+            upstream = await self._client.chat.completions.create(
+                **_params(request), stream=True, stream_options={"include_usage": True}
+            )
+        except openai.APIError as exc:
+            raise _error(exc) from exc
+        finish: FinishReason = "stop"
+        usage = Usage()
+        started: set[int] = set()
+        try:
+            async for chunk in upstream:
+                if chunk.usage is not None:
+                    usage = _usage(chunk.usage)
+                for choice in chunk.choices[:1]:
+                    delta = choice.delta
+                    if delta.content:
+                        yield TextDelta(delta.content)
+                    for call in delta.tool_calls or ():
+                        if call.index not in started and call.function is not None and call.function.name:
+                            started.add(call.index)
+                            yield ToolCallStart(call.index, call.id or f"call_{call.index}", call.function.name)
+                        if call.function is not None and call.function.arguments:
+                            yield ToolCallDelta(call.index, call.function.arguments)
+                    if choice.finish_reason:
+                        finish = _FINISH.get(choice.finish_reason, "stop")
+        except openai.APIError as exc:
+            raise _error(exc) from exc
+        finally:
+            await upstream.close()
+        yield StreamEnd(finish, usage)
+
+
+def _params(request: ChatRequest) -> dict[str, Any]:
+    params: dict[str, Any] = {"model": request.model, "messages": _messages(request)}
+    if request.tools:
+        params["tools"] = [
+            {"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.parameters}}
+            for t in request.tools
+        ]
+    choice = request.tool_choice
+    if choice is not None:
+        params["tool_choice"] = (
+            {"type": "function", "function": {"name": choice.name}} if choice.mode == "tool" else choice.mode
+        )
+    if request.parallel_tool_calls is not None and request.tools:
+        params["parallel_tool_calls"] = request.parallel_tool_calls
+    for key in ("max_tokens", "temperature", "top_p"):
+        value = getattr(request, key)
+        if value is not None:
+            params["max_completion_tokens" if key == "max_tokens" else key] = value
+    if request.stop:
+        params["stop"] = list(request.stop)
+    return params
+
+
+def _messages(request: ChatRequest) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = [{"role": "system", "content": request.system}] if request.system else []
+    out += [_message(m) for m in request.messages]
+    return out
+
+
+def _message(message: Message) -> dict[str, Any]:
+    if message.role == "tool":
+        return {"role": "tool", "tool_call_id": message.tool_call_id, "content": message.text}
+    if message.role == "assistant" and message.tool_calls:
+        return {
+            "role": "assistant",
+            "content": message.text or None,
+            "tool_calls": [
+                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+                for c in message.tool_calls
+            ],
+        }
+    return {"role": message.role, "content": message.text}
+
+
+def _usage(usage: Any) -> Usage:
+    if usage is None:
+        return Usage()
+    details = getattr(usage, "prompt_tokens_details", None)
+    cached = getattr(details, "cached_tokens", None) or 0
+    return Usage(
+        input_tokens=usage.prompt_tokens or 0, output_tokens=usage.completion_tokens or 0, cached_tokens=cached
+    )
+
+
+def _error(exc: openai.APIError) -> ProviderError:
+    if isinstance(exc, openai.APITimeoutError):
+        return ProviderError("OpenAI did not answer in time", timeout=True)
+    if isinstance(exc, openai.APIStatusError):
+        return ProviderError(
+            _message_of(exc.body) or exc.message,
+            status=exc.status_code,
+            retry_after=retry_after_seconds(exc.response.headers),
+        )
+    return ProviderError(f"OpenAI could not be reached: {exc.message}")
+
+
+def _message_of(body: object) -> str | None:
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and isinstance(inner.get("message"), str):
+            return str(inner["message"])
+    if isinstance(body, str):
+        try:
+            return _message_of(json.loads(body))
+        except ValueError:
+            return body
+    return None
