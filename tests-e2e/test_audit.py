@@ -18,10 +18,9 @@ import asyncpg
 import httpx
 import pytest
 from portal_core.testing import free_port
-from portal_db.testing import LOCAL_ADMIN_DSN, temporary_database
 from portal_events.testing import PrivateNatsServer
 from support.otlp_receiver import OtlpReceiver, ReceivedSpan
-from support.processes import ROOT, running
+from support.processes import migrated_database, running
 
 pytestmark = pytest.mark.integration
 
@@ -35,16 +34,7 @@ class AuditPlatform:
 
 @pytest.fixture(scope="module")
 async def audit_database() -> AsyncIterator[str]:
-    async with temporary_database(LOCAL_ADMIN_DSN, prefix="portal_e2e_audit") as url:
-        for package in ("notes_fixture", "audit"):
-            migrate = subprocess.run(
-                [sys.executable, "-m", package, "migrate"],
-                env={"PYTHONPATH": str(ROOT / "tests-e2e"), "DATABASE_URL": url, "PATH": "/usr/bin:/bin"},
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            assert migrate.returncode == 0, migrate.stderr
+    async with migrated_database("portal_e2e_audit", ("notes_fixture", "audit")) as url:
         yield url
 
 

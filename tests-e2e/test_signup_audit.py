@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -13,10 +11,9 @@ from dataclasses import dataclass
 import httpx
 import pytest
 from portal_core.testing import free_port
-from portal_db.testing import LOCAL_ADMIN_DSN, temporary_database
 from portal_events.testing import PrivateNatsServer
 from support.otlp_receiver import OtlpReceiver
-from support.processes import ROOT, running
+from support.processes import migrated_database, running
 from test_audit import audit_record, spans_of_trace
 
 pytestmark = pytest.mark.integration
@@ -32,17 +29,7 @@ class Suite:
 
 @pytest.fixture(scope="module")
 async def suite_database() -> AsyncIterator[str]:
-    async with temporary_database(LOCAL_ADMIN_DSN, prefix="portal_e2e_signup") as url:
-        for package in ("identity", "audit"):
-            migrate = subprocess.run(
-                [sys.executable, "-m", package, "migrate"],
-                env={"DATABASE_URL": url, "PATH": "/usr/bin:/bin"},
-                capture_output=True,
-                text=True,
-                check=False,
-                cwd=ROOT,
-            )
-            assert migrate.returncode == 0, migrate.stderr
+    async with migrated_database("portal_e2e_signup", ("identity", "audit")) as url:
         yield url
 
 

@@ -17,11 +17,10 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from portal_core.testing import free_port
-from portal_db.testing import LOCAL_ADMIN_DSN, temporary_database
 from portal_events.testing import PrivateNatsServer
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
-from support.processes import ROOT, running
+from support.processes import ROOT, migrated_database, running
 
 pytestmark = pytest.mark.integration
 FUZZ = settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
@@ -37,17 +36,7 @@ def infra_env() -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 async def database() -> AsyncIterator[str]:
-    async with temporary_database(LOCAL_ADMIN_DSN, prefix="portal_e2e_storage") as url:
-        for package in ("identity", "storage"):
-            migrate = subprocess.run(
-                [sys.executable, "-m", package, "migrate"],
-                env={"DATABASE_URL": url, "PATH": "/usr/bin:/bin"},
-                capture_output=True,
-                text=True,
-                check=False,
-                cwd=ROOT,
-            )
-            assert migrate.returncode == 0, migrate.stderr
+    async with migrated_database("portal_e2e_storage", ("identity", "storage")) as url:
         yield url
 
 

@@ -8,9 +8,11 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
+
+from portal_db.testing import LOCAL_ADMIN_DSN, temporary_database
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -57,3 +59,20 @@ def _wait_ready(process: subprocess.Popen[bytes], url: str, log: Path, timeout: 
         if process.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError(f"{url} not ready (exit {process.poll()}):\n{log.read_text()[-4000:]}")
         time.sleep(0.1)
+
+
+@asynccontextmanager
+async def migrated_database(prefix: str, packages: tuple[str, ...]) -> AsyncIterator[str]:
+    """A fresh database with `python -m <package> migrate` run for each package, dropped at exit."""
+    async with temporary_database(LOCAL_ADMIN_DSN, prefix=prefix) as url:
+        for package in packages:
+            migrate = subprocess.run(
+                [sys.executable, "-m", package, "migrate"],
+                env={"PYTHONPATH": str(ROOT / "tests-e2e"), "DATABASE_URL": url, "PATH": "/usr/bin:/bin"},
+                capture_output=True,
+                text=True,
+                check=False,
+                cwd=ROOT,
+            )
+            assert migrate.returncode == 0, f"{package} migrate failed:\n{migrate.stderr}"
+        yield url
