@@ -93,12 +93,18 @@ async def _request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, r
     await reader.readexactly(length)
 
 
-async def fixed_rate(port: int, rate: int, seconds: float) -> list[float]:
-    """Latencies (ms) of `rate * seconds` requests sent on schedule, each from its scheduled time."""
-    raw = f"GET {PATH} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
+async def fixed_rate(
+    port: int, rate: int, seconds: float, *, headers: str = "", connections: int = 16, warmup: int | None = None
+) -> list[float]:
+    """Latencies (ms) of `rate * seconds` requests sent on schedule, each from its scheduled time.
+
+    `headers` are extra raw header lines (each ending in CRLF); `warmup` requests (default: one second's
+    worth) go first and are not counted.
+    """
+    raw = f"GET {PATH} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{headers}\r\n".encode()
     idle: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
     writers = []
-    for _ in range(16):
+    for _ in range(connections):
         conn = await asyncio.open_connection("127.0.0.1", port)
         writers.append(conn[1])
         idle.put_nowait(conn)
@@ -111,7 +117,7 @@ async def fixed_rate(port: int, rate: int, seconds: float) -> list[float]:
         latencies.append((loop.time() - scheduled) * 1000)
         idle.put_nowait(conn)
 
-    for _ in range(rate):  # warm-up second, not counted
+    for _ in range(rate if warmup is None else warmup):
         await one(loop.time())
     latencies.clear()
     start_at, tasks = loop.time() + 0.05, []
@@ -119,7 +125,7 @@ async def fixed_rate(port: int, rate: int, seconds: float) -> list[float]:
         scheduled = start_at + n / rate
         await asyncio.sleep(max(0.0, scheduled - loop.time()))
         tasks.append(asyncio.ensure_future(one(scheduled)))
-    await asyncio.wait_for(asyncio.gather(*tasks), timeout=seconds + 10)
+    await asyncio.wait_for(asyncio.gather(*tasks), timeout=seconds + 20)
     for writer in writers:
         writer.close()
     return latencies

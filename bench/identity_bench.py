@@ -32,56 +32,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from gateway_bench import percentile, start, stop, wait_ready
+from gateway_bench import PATH, fixed_rate, percentile, start, stop, wait_ready
 from identity.settings import IdentitySettings
 from portal_core.testing import free_port
 from portal_db.testing import LOCAL_ADMIN_DSN, temporary_database
 
 ROOT = Path(__file__).resolve().parent.parent
-PATH = "/api/bench/v1/items?limit=10"
 PASSWORD = "bench passphrase 0123456789"
 TARGETS = {"authenticated_rps": 2000, "authenticated_p99_ms": 20.0, "logins_per_second": 25}
-
-
-async def _request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, raw: bytes) -> None:
-    writer.write(raw)
-    head = await reader.readuntil(b"\r\n\r\n")
-    if not head.startswith(b"HTTP/1.1 200"):
-        raise RuntimeError(head.split(b"\r\n")[0].decode())
-    length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))  # type: ignore[union-attr]
-    await reader.readexactly(length)
-
-
-async def fixed_rate(port: int, headers: str, rate: int, seconds: float, connections: int = 32) -> list[float]:
-    """Latencies (ms) of `rate * seconds` requests sent on schedule, each measured from its scheduled time."""
-    raw = f"GET {PATH} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{headers}\r\n".encode()
-    idle: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
-    writers = []
-    for _ in range(connections):
-        conn = await asyncio.open_connection("127.0.0.1", port)
-        writers.append(conn[1])
-        idle.put_nowait(conn)
-    latencies: list[float] = []
-    loop = asyncio.get_running_loop()
-
-    async def one(scheduled: float) -> None:
-        conn = await idle.get()
-        await _request(*conn, raw)
-        latencies.append((loop.time() - scheduled) * 1000)
-        idle.put_nowait(conn)
-
-    for _ in range(min(rate, 500)):  # warm-up, not counted (fills the session cache too)
-        await one(loop.time())
-    latencies.clear()
-    start_at, tasks = loop.time() + 0.05, []
-    for n in range(int(rate * seconds)):
-        scheduled = start_at + n / rate
-        await asyncio.sleep(max(0.0, scheduled - loop.time()))
-        tasks.append(asyncio.ensure_future(one(scheduled)))
-    await asyncio.wait_for(asyncio.gather(*tasks), timeout=seconds + 20)
-    for writer in writers:
-        writer.close()
-    return latencies
 
 
 def saturation(port: int, seconds: int, header: str | None) -> dict[str, float]:
@@ -181,8 +139,12 @@ def run(args: argparse.Namespace, database_url: str) -> dict[str, Any]:
         check = httpx.get(f"{gateway}/api/identity/v1/users/me", headers={"authorization": f"Bearer {token}"})
         check.raise_for_status()
         auth = f"Authorization: Bearer {token}"
-        anonymous = asyncio.run(fixed_rate(gateway_port, "", args.rate, args.rate_seconds))
-        authenticated = asyncio.run(fixed_rate(gateway_port, auth + "\r\n", args.rate, args.rate_seconds))
+        # 32 connections; the warm-up (not counted) also fills the gateway's session cache.
+        paced = {"connections": 32, "warmup": min(args.rate, 500)}
+        anonymous = asyncio.run(fixed_rate(gateway_port, args.rate, args.rate_seconds, **paced))
+        authenticated = asyncio.run(
+            fixed_rate(gateway_port, args.rate, args.rate_seconds, headers=auth + "\r\n", **paced)
+        )
         anonymous_sat = saturation(gateway_port, args.saturation_seconds, None)
         authenticated_sat = saturation(gateway_port, args.saturation_seconds, auth)
         login = asyncio.run(logins(gateway, email, args.login_seconds, args.login_concurrency))
