@@ -8,6 +8,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import asyncpg
 import nats.errors
@@ -24,6 +25,7 @@ from portal_db.migrations import validate_identifier
 from portal_events import metrics
 from portal_events.deadletter import deadletter
 from portal_events.envelope import EventDecoder, MalformedEvent, ReceivedEvent, decode_event
+from portal_events.inbox import DEFAULT_INBOX_RETENTION, prune_inbox
 from portal_events.topology import DEFAULT_TOPOLOGY, Topology, ensure_deadletter_stream
 
 Handler = Callable[[Connection, ReceivedEvent], Awaitable[None]]
@@ -94,6 +96,8 @@ class EventConsumer:
         fetch_timeout: float = 1.0,
         batch_linger: float = 0.005,
         topology: Topology = DEFAULT_TOPOLOGY,
+        inbox_retention: timedelta = DEFAULT_INBOX_RETENTION,
+        inbox_prune_interval: float = 600.0,
     ) -> None:
         self._js = js
         self._pool = pool
@@ -112,6 +116,9 @@ class EventConsumer:
         self._fetch_timeout = fetch_timeout
         self._batch_linger = batch_linger
         self._topology = topology
+        self._inbox_retention = inbox_retention
+        self._inbox_prune_interval = inbox_prune_interval
+        self._pruner: asyncio.Task[None] | None = None
         self._deadletter_subject = topology.deadletter_subject(durable_name)
         self._stopping = False
         self._sub: JetStreamContext.PullSubscription | None = None
@@ -137,10 +144,15 @@ class EventConsumer:
         await self._js.add_consumer(self._stream, config)
         self._sub = await self._js.pull_subscribe_bind(durable=self._durable, stream=self._stream)
         self._task = asyncio.create_task(self._run(), name=f"event-consumer-{self._durable}")
+        self._pruner = asyncio.create_task(self._prune_inbox_periodically(), name=f"inbox-pruner-{self._durable}")
 
     async def stop(self) -> None:
         """Stop fetching, finish the batch in flight, unsubscribe (so a later `nc.drain()` does not wait)."""
         self._stopping = True
+        if self._pruner is not None:
+            self._pruner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pruner
         if self._task is not None:
             await self._task
         if self._sub is not None:
@@ -159,6 +171,19 @@ class EventConsumer:
                 failures += 1
                 _log.warning("event consumer error", consumer=self._durable, error=repr(exc), attempt=failures)
                 await asyncio.sleep(min(5.0, 0.1 * 2**failures))
+
+    async def _prune_inbox_periodically(self) -> None:
+        # Its own task, so a large first prune never holds up consuming.
+        while True:
+            await asyncio.sleep(self._inbox_prune_interval)
+            try:
+                with timed("consumer.inbox_prune"):
+                    pruned = await prune_inbox(self._pool, self._schema, self._durable, self._inbox_retention)
+            except Exception as exc:  # the database away: try again next time
+                _log.warning("inbox prune failed", consumer=self._durable, error=repr(exc))
+                continue
+            if pruned:
+                _log.info("inbox pruned", consumer=self._durable, rows=pruned)
 
     async def _fetch(self) -> list[Msg]:
         assert self._sub is not None
