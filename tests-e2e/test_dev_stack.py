@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -36,6 +38,25 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 http.server.HTTPServer((os.environ["HOST"], int(os.environ["PORT"])), Handler).serve_forever()
 """
+
+
+def free_base_port(span: int = 12) -> int:
+    """A base port whose next `span` ports nobody listens on, below Linux's ephemeral range (32768+),
+    so a client socket of another test cannot take one of them while the services start."""
+    for _ in range(200):
+        base = random.randrange(20000, 32768 - span)
+        if all(_bindable(base + offset) for offset in range(1, span + 1)):
+            return base
+    raise RuntimeError("no free block of ports")
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 def get(url: str) -> tuple[int, bytes]:
@@ -109,7 +130,7 @@ def test_supervisor_runs_services_refuses_a_second_copy_and_stops_on_ctrl_c(tmp_
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(str(p) for p in sorted(services.glob("*/src")))
     # Sub-services are at base+1.. (identity) and after the known table (billing).
-    base_port = 20000 + os.getpid() % 20000
+    base_port = free_base_port()
     first = start_dev(
         dev_dir,
         gateway_port,
@@ -170,7 +191,7 @@ def test_stale_lock_of_a_dead_process_is_taken_over(tmp_path: Path) -> None:
 def test_make_dev_starts_the_real_suite_behind_the_gateway(tmp_path: Path) -> None:
     """The real services/ on the real infrastructure (infra.py ensure), with private lock, logs and ports."""
     dev_dir, gateway_port = tmp_path / "dev", free_port()
-    first = start_dev(dev_dir, gateway_port, "--base-port", str(21000 + os.getpid() % 20000))
+    first = start_dev(dev_dir, gateway_port, "--base-port", str(free_base_port()))
     try:
         wait_until(lambda: get(f"http://127.0.0.1:{gateway_port}/readyz")[0] == 200, 120, first)
         assert_second_instance_refused(dev_dir, gateway_port, first)
