@@ -177,7 +177,7 @@ def test_stale_lock_of_a_dead_process_is_taken_over(tmp_path: Path) -> None:
         "--services-dir",
         str(services),
         "--base-port",
-        str(free_port()),
+        str(free_base_port()),
         env=env,
     )
     try:
