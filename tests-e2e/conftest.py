@@ -13,6 +13,7 @@ import pytest
 from nats.js.errors import NotFoundError
 from portal_core.testing import free_port
 from portal_db.testing import LOCAL_ADMIN_DSN, temporary_database
+from portal_events.testing import PrivateNatsServer
 from support.otlp_receiver import OtlpReceiver
 from support.platform import GATEWAY_MAX_BODY, NATS_URL, Platform
 from support.processes import ROOT, running
@@ -73,3 +74,10 @@ def platform(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
             running(["-m", "gateway"], gateway_env, logs / "gateway.log", f"{gateway_url}/readyz"),
         ):
             yield Platform(gateway_url, notes_url, database_url, receiver, consumer_env, logs)
+
+
+@pytest.fixture(scope="module")
+def private_nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateNatsServer]:
+    """A nats-server of this test module's own, so its streams never meet another run's."""
+    with PrivateNatsServer(tmp_path_factory.mktemp("nats") / "jetstream") as server:
+        yield server

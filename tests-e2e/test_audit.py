@@ -39,41 +39,38 @@ async def audit_database() -> AsyncIterator[str]:
 
 
 @pytest.fixture(scope="module")
-def audit_platform(audit_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuditPlatform]:
+def audit_platform(
+    audit_database: str, private_nats: PrivateNatsServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[AuditPlatform]:
     logs = tmp_path_factory.mktemp("audit-e2e")
-    nats_server = PrivateNatsServer(logs / "jetstream")
-    nats_server.start()
     notes_port, gateway_port = free_port(), free_port()
-    try:
-        with OtlpReceiver() as receiver:
-            common = {
-                "DATABASE_URL": audit_database,
-                "NATS_URL": nats_server.url,
-                "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
-            }
-            gateway_env = {
-                "PORT": str(gateway_port),
-                "UPSTREAMS": json.dumps({"notes": f"http://127.0.0.1:{notes_port}"}),
-                "NATS_URL": nats_server.url,
-                "CORS_ORIGINS": "https://app.example",
-                "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
-                "REDIS_KEY_PREFIX": f"portal:e2e-audit:{gateway_port}:",
-            }
-            ingest_env = {**common, "AUDIT_DISCOVERY_INTERVAL_SECONDS": "0.5"}
-            gateway_url = f"http://127.0.0.1:{gateway_port}"
-            with (
-                running(
-                    ["-m", "notes_fixture", "serve"],
-                    {**common, "PORT": str(notes_port)},
-                    logs / "notes.log",
-                    f"http://127.0.0.1:{notes_port}/readyz",
-                ),
-                running(["-m", "gateway"], gateway_env, logs / "gateway.log", f"{gateway_url}/readyz"),
-                running(["-m", "audit", "ingest"], ingest_env, logs / "audit-ingest.log"),
-            ):
-                yield AuditPlatform(gateway_url, audit_database, receiver)
-    finally:
-        nats_server.stop()
+    with OtlpReceiver() as receiver:
+        common = {
+            "DATABASE_URL": audit_database,
+            "NATS_URL": private_nats.url,
+            "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+        }
+        gateway_env = {
+            "PORT": str(gateway_port),
+            "UPSTREAMS": json.dumps({"notes": f"http://127.0.0.1:{notes_port}"}),
+            "NATS_URL": private_nats.url,
+            "CORS_ORIGINS": "https://app.example",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+            "REDIS_KEY_PREFIX": f"portal:e2e-audit:{gateway_port}:",
+        }
+        ingest_env = {**common, "AUDIT_DISCOVERY_INTERVAL_SECONDS": "0.5"}
+        gateway_url = f"http://127.0.0.1:{gateway_port}"
+        with (
+            running(
+                ["-m", "notes_fixture", "serve"],
+                {**common, "PORT": str(notes_port)},
+                logs / "notes.log",
+                f"http://127.0.0.1:{notes_port}/readyz",
+            ),
+            running(["-m", "gateway"], gateway_env, logs / "gateway.log", f"{gateway_url}/readyz"),
+            running(["-m", "audit", "ingest"], ingest_env, logs / "audit-ingest.log"),
+        ):
+            yield AuditPlatform(gateway_url, audit_database, receiver)
 
 
 async def audit_record(database_url: str, target_id: str, timeout: float = 20.0) -> asyncpg.Record:

@@ -34,46 +34,43 @@ async def suite_database() -> AsyncIterator[str]:
 
 
 @pytest.fixture(scope="module")
-def suite(suite_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Suite]:
+def suite(
+    suite_database: str, private_nats: PrivateNatsServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Suite]:
     logs = tmp_path_factory.mktemp("signup-e2e")
-    nats_server = PrivateNatsServer(logs / "jetstream")
-    nats_server.start()
     identity_port, audit_port, gateway_port = free_port(), free_port(), free_port()
     redis_prefix = f"portal:e2e-signup:{gateway_port}:"
-    try:
-        with OtlpReceiver() as receiver:
-            common = {
-                "DATABASE_URL": suite_database,
-                "NATS_URL": nats_server.url,
-                "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
-                "REDIS_KEY_PREFIX": redis_prefix,
-            }
-            upstreams = {"identity": f"http://127.0.0.1:{identity_port}", "audit": f"http://127.0.0.1:{audit_port}"}
-            gateway_env = {**common, "PORT": str(gateway_port), "UPSTREAMS": json.dumps(upstreams)}
-            gateway_url = f"http://127.0.0.1:{gateway_port}"
-            with (
-                running(
-                    ["-m", "identity"],
-                    {**common, "PORT": str(identity_port)},
-                    logs / "identity.log",
-                    f"{upstreams['identity']}/readyz",
-                ),
-                running(
-                    ["-m", "audit"],
-                    {**common, "PORT": str(audit_port)},
-                    logs / "audit.log",
-                    f"{upstreams['audit']}/readyz",
-                ),
-                running(
-                    ["-m", "audit", "ingest"],
-                    {**common, "AUDIT_DISCOVERY_INTERVAL_SECONDS": "0.5"},
-                    logs / "ingest.log",
-                ),
-                running(["-m", "gateway"], gateway_env, logs / "gateway.log", f"{gateway_url}/readyz"),
-            ):
-                yield Suite(gateway_url, suite_database, receiver)
-    finally:
-        nats_server.stop()
+    with OtlpReceiver() as receiver:
+        common = {
+            "DATABASE_URL": suite_database,
+            "NATS_URL": private_nats.url,
+            "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+            "REDIS_KEY_PREFIX": redis_prefix,
+        }
+        upstreams = {"identity": f"http://127.0.0.1:{identity_port}", "audit": f"http://127.0.0.1:{audit_port}"}
+        gateway_env = {**common, "PORT": str(gateway_port), "UPSTREAMS": json.dumps(upstreams)}
+        gateway_url = f"http://127.0.0.1:{gateway_port}"
+        with (
+            running(
+                ["-m", "identity"],
+                {**common, "PORT": str(identity_port)},
+                logs / "identity.log",
+                f"{upstreams['identity']}/readyz",
+            ),
+            running(
+                ["-m", "audit"],
+                {**common, "PORT": str(audit_port)},
+                logs / "audit.log",
+                f"{upstreams['audit']}/readyz",
+            ),
+            running(
+                ["-m", "audit", "ingest"],
+                {**common, "AUDIT_DISCOVERY_INTERVAL_SECONDS": "0.5"},
+                logs / "ingest.log",
+            ),
+            running(["-m", "gateway"], gateway_env, logs / "gateway.log", f"{gateway_url}/readyz"),
+        ):
+            yield Suite(gateway_url, suite_database, receiver)
 
 
 async def test_a_sign_up_is_audited_in_the_gateways_trace_and_its_owner_reads_it(suite: Suite) -> None:

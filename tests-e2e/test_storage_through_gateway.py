@@ -41,15 +41,13 @@ async def database() -> AsyncIterator[str]:
 
 
 @pytest.fixture(scope="module")
-def gateway(database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def gateway(database: str, private_nats: PrivateNatsServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     logs = tmp_path_factory.mktemp("storage-e2e")
-    nats_server = PrivateNatsServer(logs / "jetstream")
-    nats_server.start()
     identity_port, storage_port, gateway_port = free_port(), free_port(), free_port()
     s3 = {k: v for k, v in infra_env().items() if k.startswith("STORAGE_")}
     common = {
         "DATABASE_URL": database,
-        "NATS_URL": nats_server.url,
+        "NATS_URL": private_nats.url,
         "REDIS_KEY_PREFIX": f"portal:e2e-storage:{gateway_port}:",
     }
     storage_env = {
@@ -67,20 +65,17 @@ def gateway(database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         "RATE_LIMIT_REQUESTS": "1000000",
     }
     gateway_url = f"http://127.0.0.1:{gateway_port}"
-    try:
-        with (
-            running(
-                ["-m", "identity"],
-                {**common, "PORT": str(identity_port)},
-                logs / "identity.log",
-                f"{upstreams['identity']}/readyz",
-            ),
-            running(["-m", "storage"], storage_env, logs / "storage.log", f"{upstreams['storage']}/readyz"),
-            running(["-m", "gateway"], gateway_env, logs / "gateway.log", f"{gateway_url}/readyz"),
-        ):
-            yield gateway_url
-    finally:
-        nats_server.stop()
+    with (
+        running(
+            ["-m", "identity"],
+            {**common, "PORT": str(identity_port)},
+            logs / "identity.log",
+            f"{upstreams['identity']}/readyz",
+        ),
+        running(["-m", "storage"], storage_env, logs / "storage.log", f"{upstreams['storage']}/readyz"),
+        running(["-m", "gateway"], gateway_env, logs / "gateway.log", f"{gateway_url}/readyz"),
+    ):
+        yield gateway_url
 
 
 def test_signed_in_through_the_gateway_no_request_gets_a_5xx(gateway: str) -> None:

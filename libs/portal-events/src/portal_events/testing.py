@@ -42,3 +42,10 @@ class PrivateNatsServer:
             self.process.terminate()
             self.process.wait(timeout=10)
             self.process = None
+
+    def __enter__(self) -> PrivateNatsServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
