@@ -11,17 +11,18 @@ from collections.abc import Iterator
 import nats
 import pytest
 from nats.js.errors import NotFoundError
+from portal_core.test_infra import nats_url
 from portal_core.testing import free_port
-from portal_db.testing import LOCAL_ADMIN_DSN, temporary_database
+from portal_db.testing import temporary_database
 from portal_events.testing import PrivateNatsServer
 from support.otlp_receiver import OtlpReceiver
-from support.platform import GATEWAY_MAX_BODY, NATS_URL, Platform
+from support.platform import GATEWAY_MAX_BODY, Platform
 from support.processes import ROOT, running
 
 
 async def _reset_stream() -> None:
     # The fixture's stream is shared by name on the local NATS: start each session from nothing.
-    nc = await nats.connect(NATS_URL)
+    nc = await nats.connect(nats_url())
     try:
         await nc.jetstream().delete_stream("PORTAL_NOTES")
     except NotFoundError:
@@ -33,7 +34,7 @@ async def _reset_stream() -> None:
 @pytest.fixture(scope="session")
 def database_url() -> Iterator[str]:
     loop = asyncio.new_event_loop()
-    manager = temporary_database(LOCAL_ADMIN_DSN, prefix="portal_e2e")
+    manager = temporary_database(prefix="portal_e2e")
     url = loop.run_until_complete(manager.__aenter__())
     try:
         yield url
@@ -56,7 +57,11 @@ def platform(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
     assert migrate.returncode == 0, migrate.stderr
     notes_port, gateway_port = free_port(), free_port()
     with OtlpReceiver() as receiver:
-        common = {"DATABASE_URL": database_url, "NATS_URL": NATS_URL, "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint}
+        common = {
+            "DATABASE_URL": database_url,
+            "NATS_URL": nats_url(),
+            "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+        }
         notes_env = {**common, "PORT": str(notes_port)}
         consumer_env = dict(common)
         gateway_env = {

@@ -7,7 +7,6 @@ from pathlib import Path
 
 from support.otlp_receiver import OtlpReceiver
 
-NATS_URL = "nats://127.0.0.1:4222"
 GATEWAY_MAX_BODY = 64 * 1024
 
 

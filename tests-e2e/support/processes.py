@@ -12,7 +12,8 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
-from portal_db.testing import LOCAL_ADMIN_DSN, temporary_database
+from portal_core.test_infra import nats_url, redis_env
+from portal_db.testing import temporary_database
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,8 +32,12 @@ def http_status(url: str) -> int:
 def running(
     args: list[str], env: dict[str, str], log: Path, ready_url: str | None = None
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """Run `python <args>` with `env` added; wait for `ready_url` to answer 200; SIGTERM at exit."""
-    full_env = {**os.environ, "PYTHONPATH": str(ROOT / "tests-e2e"), "OTEL_BSP_SCHEDULE_DELAY": "100", **env}
+    """Run `python <args>` with `env` added; wait for `ready_url` to answer 200; SIGTERM at exit.
+
+    The tests' Redis and NATS (portal_core.test_infra) come first, so `env` may name others.
+    """
+    infra = {**redis_env(), "NATS_URL": nats_url()}
+    full_env = {**os.environ, **infra, "PYTHONPATH": str(ROOT / "tests-e2e"), "OTEL_BSP_SCHEDULE_DELAY": "100", **env}
     with log.open("wb") as out:
         process = subprocess.Popen([sys.executable, *args], env=full_env, stdout=out, stderr=subprocess.STDOUT)
         try:
@@ -64,7 +69,7 @@ def _wait_ready(process: subprocess.Popen[bytes], url: str, log: Path, timeout: 
 @asynccontextmanager
 async def migrated_database(prefix: str, packages: tuple[str, ...]) -> AsyncIterator[str]:
     """A fresh database with `python -m <package> migrate` run for each package, dropped at exit."""
-    async with temporary_database(LOCAL_ADMIN_DSN, prefix=prefix) as url:
+    async with temporary_database(prefix=prefix) as url:
         for package in packages:
             migrate = subprocess.run(
                 [sys.executable, "-m", package, "migrate"],

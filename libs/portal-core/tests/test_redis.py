@@ -6,6 +6,7 @@ import uuid
 
 import pytest
 from portal_core.redis import create_redis
+from portal_core.test_infra import redis_address
 from portal_core.testing import install_test_telemetry
 from redis.exceptions import ResponseError
 
@@ -14,7 +15,7 @@ pytestmark = pytest.mark.integration
 
 async def test_commands_are_counted_by_name_and_outcome() -> None:
     telemetry = install_test_telemetry()
-    redis = create_redis("127.0.0.1", 6379)
+    redis = create_redis(*redis_address())
     key = f"portal-core-test:{uuid.uuid4().hex}"
     sets_before = telemetry.histogram_count("redis.command.duration", **{"db.operation": "SET", "outcome": "ok"})
     errors_before = telemetry.histogram_count("redis.command.duration", **{"db.operation": "LPUSH", "outcome": "error"})

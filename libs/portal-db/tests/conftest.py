@@ -1,21 +1,18 @@
-"""A fresh database per test session on the local server, dropped at the end."""
+"""A fresh database per test session on the tests' server (portal_core.test_infra), dropped at the end."""
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
-from portal_db.testing import LOCAL_ADMIN_DSN, temporary_database
-
-ADMIN_DSN = os.environ.get("PORTAL_TEST_ADMIN_DSN", LOCAL_ADMIN_DSN)
+from portal_db.testing import temporary_database
 
 
 @pytest.fixture(scope="session")
 async def database_url() -> AsyncIterator[str]:
-    async with temporary_database(ADMIN_DSN, prefix="portal_db_test") as url:
+    async with temporary_database(prefix="portal_db_test") as url:
         yield url
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import uuid
 from collections.abc import AsyncIterator
@@ -13,19 +12,18 @@ import nats
 import pytest
 from nats.aio.client import Client
 from nats.js import JetStreamContext
+from portal_core.test_infra import nats_url
 from portal_db import create_pool
-from portal_db.testing import LOCAL_ADMIN_DSN, temporary_database
+from portal_db.testing import temporary_database
 from portal_events import Topology, ensure_deadletter_stream, ensure_service_stream, migrate_event_tables
 
-ADMIN_DSN = os.environ.get("PORTAL_TEST_ADMIN_DSN", LOCAL_ADMIN_DSN)
-NATS_URL = os.environ.get("PORTAL_TEST_NATS_URL", "nats://127.0.0.1:4222")
 sys.path.insert(0, str(Path(__file__).parent))
-from events_support import Topic, order_placed_type  # noqa: E402
+from events_support import Topic, order_placed_type
 
 
 @pytest.fixture(scope="session")
 async def database_url() -> AsyncIterator[str]:
-    async with temporary_database(ADMIN_DSN, prefix="portal_events_test") as url:
+    async with temporary_database(prefix="portal_events_test") as url:
         yield url
 
 
@@ -48,7 +46,7 @@ async def schema(pool: asyncpg.Pool) -> str:
 
 @pytest.fixture(scope="session")
 async def nc() -> AsyncIterator[Client]:
-    client = await nats.connect(NATS_URL, name="portal-events-tests")
+    client = await nats.connect(nats_url(), name="portal-events-tests")
     yield client
     await client.drain()
 

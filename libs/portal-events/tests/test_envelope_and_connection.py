@@ -11,6 +11,7 @@ import pytest
 from events_support import order_placed_type
 from portal_contracts import spec_for
 from portal_core.telemetry import tracer
+from portal_core.test_infra import nats_url
 from portal_events import MalformedEvent, check_nats_ready, connect_nats, decode_event
 from portal_events.envelope import build_headers, encode_data
 
@@ -63,7 +64,7 @@ def test_invalid_messages_are_malformed(change: dict[str, str | None], body: byt
 
 @pytest.mark.integration
 async def test_nats_readiness_follows_the_connection() -> None:
-    nc = await connect_nats("nats://127.0.0.1:4222", "readiness-test")
+    nc = await connect_nats(nats_url(), "readiness-test")
     assert await check_nats_ready(nc)
     await nc.close()
     assert not await check_nats_ready(nc)

@@ -14,6 +14,7 @@ import asyncpg
 import pytest
 from events_support import PrivateNatsServer, Topic, order_placed_type, wait_until
 from nats.js import JetStreamContext
+from portal_core.test_infra import nats_url
 from portal_db import create_pool
 from portal_db.testing import PrivatePostgres
 from portal_events import (
@@ -86,7 +87,7 @@ async def test_consumer_killed_mid_batch_loses_nothing_and_applies_nothing_twice
     await relay.stop()
 
     suffix = topic.service[1:]
-    worker_args = [database_url, "nats://127.0.0.1:4222", schema, topic.service, suffix]
+    worker_args = [database_url, nats_url(), schema, topic.service, suffix]
     first = _spawn_worker(worker_args)
     try:
         await wait_until(lambda: _applied_at_least(pool, schema, 60), what="the first worker to apply events")

@@ -16,6 +16,7 @@ import redis
 from ai_gateway.app import MIGRATIONS, create
 from ai_gateway.settings import AiSettings
 from portal_core.settings import load_settings
+from portal_core.test_infra import nats_url, redis_address, redis_env
 from portal_core.testing import TestTelemetry, install_test_telemetry
 from portal_db import migrate_url
 from portal_db.testing import temporary_database
@@ -82,6 +83,8 @@ def service_env(fakes: Fakes, database_url: str, **overrides: str) -> dict[str, 
     env = {
         "ENVIRONMENT": "test",
         "DATABASE_URL": database_url,
+        "NATS_URL": nats_url(),
+        **redis_env(),
         "REDIS_KEY_PREFIX": KEY_PREFIX,
         "OPENAI_API_KEY": "sk-test-openai",
         "ANTHROPIC_API_KEY": "sk-ant-test",
@@ -147,7 +150,8 @@ def caller() -> Caller:
 @pytest.fixture(scope="session", autouse=True)
 def _clean_redis_keys() -> Iterator[None]:
     yield
-    client = redis.Redis(host="127.0.0.1", port=6379)
+    host, port = redis_address()
+    client = redis.Redis(host=host, port=port)
     keys = list(client.scan_iter(match=f"{KEY_PREFIX}*", count=1000))
     if keys:
         client.delete(*keys)

@@ -32,6 +32,7 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 from portal_core import testing as core_testing
 from portal_core.ids import new_id
 from portal_core.settings import load_settings
+from portal_core.test_infra import nats_url
 from portal_core.testing import ThreadServer, free_port
 from portal_db import migrate_url
 from portal_db.testing import PrivatePostgres
@@ -106,7 +107,7 @@ async def test_a_database_restart_mid_traffic_charges_every_call_exactly_once(
     env = env_for(private_db.url, LOCAL_STREAM_DELAY_SECONDS="0.05")
     db = private_db.pool
     failures_before = telemetry.metric_total("ai.ledger.write_failures")
-    nc = await nats.connect("nats://127.0.0.1:4222")
+    nc = await nats.connect(nats_url())
     sub = await nc.jetstream().subscribe(
         "portal.ai.completion.finished.v1",
         ordered_consumer=True,
@@ -234,7 +235,7 @@ async def test_a_call_cut_by_sigkill_is_settled_once_as_interrupted(
     assert len(starts) == 1
     assert await usage_rows(db, caller.tenant_id, wait_for=0) == []
 
-    nc = await nats.connect("nats://127.0.0.1:4222")
+    nc = await nats.connect(nats_url())
     try:
         sub = await nc.jetstream().subscribe(
             "portal.ai.completion.finished.v1",

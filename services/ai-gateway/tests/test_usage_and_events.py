@@ -10,6 +10,7 @@ import httpx
 import nats
 from ai_support import Caller, new_caller, usage_rows
 from nats.js.api import ConsumerConfig, DeliverPolicy
+from portal_core.test_infra import nats_url
 
 CHAT = "/api/ai/v1/chat/completions"
 BODY = {"model": "anthropic/claude-x", "messages": [{"role": "user", "content": "secret prompt"}]}
@@ -76,7 +77,7 @@ async def test_prompts_are_not_stored_unless_the_tenant_opts_in(service: str, ca
 
 
 async def test_each_finished_call_publishes_an_event(service: str, caller: Caller, db: Any) -> None:
-    nc = await nats.connect("nats://127.0.0.1:4222")
+    nc = await nats.connect(nats_url())
     try:
         js = nc.jetstream()
         sub = await js.subscribe(

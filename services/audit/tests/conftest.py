@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import uuid
 from collections.abc import AsyncIterator
@@ -17,20 +16,19 @@ from audit.settings import AuditSettings
 from litestar.testing import AsyncTestClient
 from nats.aio.client import Client
 from nats.js import JetStreamContext
+from portal_core.test_infra import nats_url
 from portal_core.testing import install_test_telemetry
 from portal_db import create_pool
-from portal_db.testing import LOCAL_ADMIN_DSN, temporary_database
+from portal_db.testing import temporary_database
 
 sys.path.insert(0, str(Path(__file__).parent))
 from audit_support import run_audit
 
 install_test_telemetry()
-ADMIN_DSN = os.environ.get("PORTAL_TEST_ADMIN_DSN", LOCAL_ADMIN_DSN)
-NATS_URL = os.environ.get("PORTAL_TEST_NATS_URL", "nats://127.0.0.1:4222")
 
 
-async def migrated_database(admin_dsn: str) -> AsyncIterator[str]:
-    async with temporary_database(admin_dsn, prefix="audit_test") as url:
+async def migrated_database() -> AsyncIterator[str]:
+    async with temporary_database(prefix="audit_test") as url:
         result = run_audit(["migrate"], {"DATABASE_URL": url})
         assert result.returncode == 0, result.stderr
         yield url
@@ -38,7 +36,7 @@ async def migrated_database(admin_dsn: str) -> AsyncIterator[str]:
 
 @pytest.fixture(scope="session")
 async def database_url() -> AsyncIterator[str]:
-    async for url in migrated_database(ADMIN_DSN):
+    async for url in migrated_database():
         yield url
 
 
@@ -51,7 +49,7 @@ async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
 
 @pytest.fixture(scope="session")
 def settings(database_url: str) -> AuditSettings:
-    return AuditSettings(environment="test", database_url=database_url, nats_url=NATS_URL)
+    return AuditSettings(environment="test", database_url=database_url, nats_url=nats_url())
 
 
 @pytest.fixture(scope="session")
@@ -62,7 +60,7 @@ async def client(settings: AuditSettings) -> AsyncIterator[AsyncTestClient[Any]]
 
 @pytest.fixture(scope="session")
 async def nc() -> AsyncIterator[Client]:
-    client = await nats.connect(NATS_URL, name="audit-tests")
+    client = await nats.connect(nats_url(), name="audit-tests")
     yield client
     await client.drain()
 

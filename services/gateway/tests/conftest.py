@@ -16,6 +16,7 @@ from gateway.app import create_app
 from gateway.settings import GatewaySettings
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from portal_core.settings import load_settings
+from portal_core.test_infra import redis_address, redis_env
 from portal_core.testing import ThreadServer, free_port, install_test_telemetry
 
 KEY_PREFIX = f"test:gateway:{uuid.uuid4().hex}:"
@@ -157,6 +158,7 @@ def gateway_env(upstream: Upstream, refused_url: str, **overrides: str) -> dict[
         "UPSTREAM_IDENTITY_URL": upstream.url,
         "UPSTREAM_TIMEOUT_SECONDS": "1",
         "CORS_ORIGINS": "https://app.example, https://admin.example",
+        **redis_env(),
         "REDIS_KEY_PREFIX": KEY_PREFIX,
         "RATE_LIMIT_REQUESTS": "100000",
         "MAX_BODY_BYTES": str(64 * 1024 * 1024),
@@ -217,7 +219,8 @@ def strict_gateway(upstream: Upstream, refused_url: str, gateway: str) -> Iterat
 @pytest.fixture(scope="session", autouse=True)
 def _clean_redis_keys() -> Iterator[None]:
     yield
-    client = redis.Redis(host="127.0.0.1", port=6379)
+    host, port = redis_address()
+    client = redis.Redis(host=host, port=port)
     keys = list(client.scan_iter(match=f"{KEY_PREFIX}*", count=1000))
     if keys:
         client.delete(*keys)

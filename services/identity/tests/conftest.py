@@ -14,8 +14,9 @@ from gateway.settings import GatewaySettings
 from identity.app import MIGRATIONS, build_app
 from identity.settings import SCHEMA, IdentitySettings
 from portal_core.settings import load_settings
+from portal_core.test_infra import nats_url, redis_address, redis_env
 from portal_db import migrate_url
-from portal_db.testing import LOCAL_ADMIN_DSN, temporary_database
+from portal_db.testing import temporary_database
 from portal_events import EVENT_MIGRATIONS
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -26,7 +27,7 @@ from portal_core.testing import ThreadServer
 @pytest.fixture(scope="session")
 def database_url() -> Iterator[str]:
     loop = asyncio.new_event_loop()
-    manager = temporary_database(LOCAL_ADMIN_DSN, prefix="identity_test")
+    manager = temporary_database(prefix="identity_test")
     url = loop.run_until_complete(manager.__aenter__())
     try:
         for migration_set in (EVENT_MIGRATIONS,):
@@ -43,7 +44,7 @@ def database_url() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def stack(database_url: str) -> Iterator[Stack]:
     settings = load_settings(IdentitySettings, identity_env(database_url))
-    with EventTap() as tap, ThreadServer(build_app(settings)) as identity:
+    with EventTap(nats_url()) as tap, ThreadServer(build_app(settings)) as identity:
         gateway_settings = load_settings(
             GatewaySettings,
             {
@@ -54,6 +55,7 @@ def stack(database_url: str) -> Iterator[Stack]:
                 "TRUSTED_PROXIES": "127.0.0.1",
                 "CORS_ORIGINS": "https://app.example",
                 "SESSION_CACHE_SECONDS": "2",
+                **redis_env(),
             },
         )
         with ThreadServer(create_gateway(gateway_settings)) as gateway:
@@ -63,7 +65,8 @@ def stack(database_url: str) -> Iterator[Stack]:
 @pytest.fixture(scope="session", autouse=True)
 def _clean_redis_keys() -> Iterator[None]:
     yield
-    client = redis.Redis(host="127.0.0.1", port=6379)
+    host, port = redis_address()
+    client = redis.Redis(host=host, port=port)
     for prefix in (IDENTITY_PREFIX, GATEWAY_PREFIX):
         keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
         if keys:

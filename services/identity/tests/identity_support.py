@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 from gateway.settings import GatewaySettings
 from identity.settings import IdentitySettings
+from portal_core.test_infra import nats_url, redis_env
 from portal_core.testing import install_test_telemetry
 
 TELEMETRY = install_test_telemetry()
@@ -54,7 +55,7 @@ class EventTap:
     The stream is shared by name with other runs on this NATS, so tests filter by the ids they created.
     """
 
-    def __init__(self, nats_url: str = "nats://127.0.0.1:4222") -> None:
+    def __init__(self, nats_url: str) -> None:
         self.events: list[dict[str, Any]] = []
         self._nats_url = nats_url
         self._ready = threading.Event()
@@ -144,6 +145,8 @@ def identity_env(database_url: str, **overrides: str) -> dict[str, str]:
         "ENVIRONMENT": "test",
         "LOG_LEVEL": "DEBUG",
         "DATABASE_URL": database_url,
+        "NATS_URL": nats_url(),
+        **redis_env(),
         "REDIS_KEY_PREFIX": IDENTITY_PREFIX,
         "COOKIE_SECURE": "false",  # the test client speaks plain http to 127.0.0.1
         "LOGIN_MAX_FAILURES_PER_ACCOUNT": "5",

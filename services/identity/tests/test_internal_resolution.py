@@ -6,6 +6,7 @@ import httpx
 from identity_support import Stack, sign_up
 from portal_core.assertion import AssertionSigner, Identity
 from portal_core.dev_keys import DEV_ASSERTION_PRIVATE_JWK
+from portal_core.test_infra import redis_env
 
 RESOLVE = "/internal/identity/v1/sessions/resolve"
 
@@ -47,7 +48,8 @@ def test_without_identity_the_gateway_fails_closed() -> None:
 
     dead = f"http://127.0.0.1:{free_port()}"
     settings = load_settings(
-        GatewaySettings, {"ENVIRONMENT": "test", "UPSTREAM_IDENTITY_URL": dead, "REDIS_KEY_PREFIX": GATEWAY_PREFIX}
+        GatewaySettings,
+        {"ENVIRONMENT": "test", "UPSTREAM_IDENTITY_URL": dead, "REDIS_KEY_PREFIX": GATEWAY_PREFIX, **redis_env()},
     )
     with ThreadServer(create_app(settings)) as gateway, httpx.Client(base_url=gateway.url) as client:
         protected = client.get("/api/identity/v1/users/me", headers={"authorization": "Bearer some-token"})

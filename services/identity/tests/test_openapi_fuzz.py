@@ -1,20 +1,12 @@
-"""schemathesis against the identity OpenAPI, through the gateway: anonymous and signed in (bearer).
-
-Operations are driven one by one with hypothesis (schemathesis' pytest plugin does not load under
-pytest 9 here: `'Function' object has no attribute '_nodeid'`).
-"""
+"""schemathesis against the identity OpenAPI, through the gateway: anonymous and signed in (bearer)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import schemathesis
-from hypothesis import HealthCheck, given, settings
 from identity_support import Stack, log_in, sign_up
-from schemathesis.checks import not_a_server_error
-
-FUZZ = settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+from portal_core.api_fuzz import fuzz_operations
 
 
 def bearer_headers(stack: Stack) -> dict[str, str]:
@@ -24,27 +16,14 @@ def bearer_headers(stack: Stack) -> dict[str, str]:
 
 
 def fuzz_every_operation(stack: Stack, make_headers: Callable[[], dict[str, str]]) -> int:
-    """Run FUZZ examples of every operation through the gateway; fail on any 5xx. Returns the cases sent.
+    """20 examples of every operation through the gateway; fail on any 5xx. Returns the cases sent.
 
     Each operation gets fresh headers: a signed-in pass must not lose its session to a fuzzed logout.
     """
     schema = schemathesis.openapi.from_url(f"{stack.gateway}/api/identity/openapi.json")
-    sent = 0
-
-    def fuzz(operation: Any, headers: dict[str, str]) -> None:
-        @FUZZ
-        @given(case=operation.as_strategy())
-        def run(case: Any) -> None:
-            nonlocal sent
-            sent += 1
-            response = case.call(base_url=stack.gateway, headers=headers)
-            case.validate_response(response, checks=[not_a_server_error])
-
-        run()
-
-    for result in schema.get_all_operations():
-        fuzz(result.ok(), make_headers())
-    return sent
+    report = fuzz_operations(schema, base_url=stack.gateway, headers=make_headers, fresh_headers="operation")
+    assert report.failures == [], "\n".join(report.failures)
+    return report.sent
 
 
 def test_the_openapi_documents_every_public_route(stack: Stack) -> None:

@@ -14,6 +14,7 @@ from identity.security.tokens import new_recovery_code, new_token, normalise_rec
 from identity.settings import IdentitySettings
 from identity_support import IDENTITY_PREFIX
 from portal_core.settings import SettingsError, load_settings
+from portal_core.test_infra import redis_address
 
 
 def test_totp_secrets_survive_a_key_rotation() -> None:
@@ -33,7 +34,8 @@ def test_totp_secrets_survive_a_key_rotation() -> None:
 
 
 async def test_a_totp_step_is_claimed_once_and_remembered_long_enough() -> None:
-    client = aioredis.Redis()
+    host, port = redis_address()
+    client = aioredis.Redis(host=host, port=port)
     try:
         guard = TotpReplayGuard(client, IDENTITY_PREFIX + "unit:", valid_window=1)
         assert guard.record_ttl_seconds == 90  # (2*1+1)*30

@@ -9,10 +9,12 @@ import uuid
 import redis.asyncio as aioredis
 from identity.sessions.store import SessionStore
 from identity_support import IDENTITY_PREFIX
+from portal_core.test_infra import redis_address
 
 
 async def test_sliding_expiry_extends_a_used_session_until_the_absolute_limit() -> None:
-    client = aioredis.Redis()
+    host, port = redis_address()
+    client = aioredis.Redis(host=host, port=port)
     prefix = f"{IDENTITY_PREFIX}store:{uuid.uuid4().hex}:"
     store = SessionStore(client, prefix, idle_seconds=0.6, absolute_seconds=1.5, touch_interval_seconds=0)
     try:
@@ -29,7 +31,8 @@ async def test_sliding_expiry_extends_a_used_session_until_the_absolute_limit() 
 
 
 async def test_tokens_are_stored_only_as_hashes_and_revocation_is_immediate() -> None:
-    client = aioredis.Redis()
+    host, port = redis_address()
+    client = aioredis.Redis(host=host, port=port)
     prefix = f"{IDENTITY_PREFIX}store:{uuid.uuid4().hex}:"
     store = SessionStore(client, prefix, idle_seconds=60, absolute_seconds=120)
     try:

@@ -1,10 +1,9 @@
-"""Real SeaweedFS (started by scripts/infra.py when absent), PostgreSQL and NATS; a bucket and DB per session."""
+"""Real S3, PostgreSQL and NATS (where portal_core.test_infra finds them); a bucket and DB per session."""
 
 from __future__ import annotations
 
 import logging
 import os
-import shlex
 import subprocess
 import sys
 import uuid
@@ -19,47 +18,28 @@ import pytest
 from litestar.testing import AsyncTestClient
 from portal_core.assertion import Identity
 from portal_core.pagination import CursorCodec
+from portal_core.test_infra import nats_url, s3_access
 from portal_core.testing import free_port, install_test_telemetry
 from portal_db import create_pool
-from portal_db.testing import LOCAL_ADMIN_DSN, temporary_database
+from portal_db.testing import temporary_database
 from storage.app import build
 from storage.context import StorageContext
 from storage.s3 import ObjectStore
 from storage.settings import StorageSettings
 
 sys.path.insert(0, str(Path(__file__).parent))
-from storage_support import ROOT, SIGNER, Caller, EventLog, S3Env, ServedStorage, served, service_env
+from storage_support import SIGNER, Caller, EventLog, S3Env, ServedStorage, served, service_env
 
 install_test_telemetry()
 for _noisy in ("botocore", "aiobotocore", "urllib3"):
     logging.getLogger(_noisy).setLevel(logging.INFO)
-ADMIN_DSN = os.environ.get("PORTAL_TEST_ADMIN_DSN", LOCAL_ADMIN_DSN)
-NATS_URL = os.environ.get("PORTAL_TEST_NATS_URL", "nats://127.0.0.1:4222")
-
-
-def _infra_env() -> dict[str, str]:
-    """Ensure the local S3 (SeaweedFS) runs, as `make infra` does, and read where it listens."""
-    script = ROOT / "scripts" / "infra.py"
-    subprocess.run([sys.executable, str(script), "ensure"], check=True, capture_output=True, timeout=180)
-    out = subprocess.run([sys.executable, str(script), "env"], check=True, capture_output=True, text=True).stdout
-    env: dict[str, str] = {}
-    for line in out.splitlines():
-        name, _, value = line.removeprefix("export ").partition("=")
-        env[name] = shlex.split(value)[0] if value else ""
-    return env
 
 
 @pytest.fixture(scope="session")
 async def s3() -> AsyncIterator[S3Env]:
-    env = _infra_env()
+    access = s3_access()
     bucket = f"storage-test-{uuid.uuid4().hex[:10]}"
-    s3env = S3Env(
-        endpoint=env["STORAGE_ENDPOINT"],
-        region=env["STORAGE_REGION"],
-        access_key=env["STORAGE_ACCESS_KEY_ID"],
-        secret_key=env["STORAGE_SECRET_ACCESS_KEY"],
-        bucket=bucket,
-    )
+    s3env = S3Env(access.endpoint, access.region, access.access_key, access.secret_key, bucket)
     async with s3env.client() as client:
         await client.create_bucket(Bucket=bucket)
         yield s3env
@@ -76,7 +56,7 @@ async def s3() -> AsyncIterator[S3Env]:
 
 @pytest.fixture(scope="session")
 async def database_url() -> AsyncIterator[str]:
-    async with temporary_database(ADMIN_DSN, prefix="storage_test") as url:
+    async with temporary_database(prefix="storage_test") as url:
         migrate = subprocess.run(
             [sys.executable, "-m", "storage", "migrate"],
             env={**os.environ, "DATABASE_URL": url},
@@ -93,7 +73,7 @@ def settings(s3: S3Env, database_url: str) -> StorageSettings:
     return StorageSettings(
         environment="test",
         database_url=database_url,
-        nats_url=NATS_URL,
+        nats_url=nats_url(),
         storage_endpoint=s3.endpoint,
         storage_region=s3.region,
         storage_bucket=s3.bucket,
@@ -124,7 +104,7 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 @pytest.fixture(scope="session")
 async def events() -> AsyncIterator[EventLog]:
     """Every storage event the relay publishes (core NATS sees JetStream publishes too)."""
-    nc = await nats.connect(NATS_URL)
+    nc = await nats.connect(nats_url())
     log = EventLog()
 
     async def record(msg: Any) -> None:

@@ -7,17 +7,15 @@ through it proves the gateway path and the 401 answers; the signed-in pass drive
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings
-from hypothesis.errors import Unsatisfiable
+from portal_core.api_fuzz import POSITIVE_AND_NEGATIVE, fuzz_operations
 from portal_core.assertion import Identity
 from portal_core.testing import free_port
-from schemathesis import GenerationMode
 from schemathesis.checks import (
     content_type_conformance,
     negative_data_rejection,
@@ -27,8 +25,6 @@ from schemathesis.checks import (
 )
 from storage_support import SIGNER, ServedStorage
 from support.processes import running
-
-FUZZ = settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 
 
 @pytest.fixture(scope="session")
@@ -69,45 +65,24 @@ SIGNED_IN_CHECKS = [
 TENANT = Identity(tenant_id=f"fuzz-{uuid.uuid4().hex[:8]}", user_id="fuzzer")
 
 
-def fuzz(
-    schema: Any, base_url: str, headers: Callable[[], dict[str, str]], seen: set[int], checks: list[Any]
-) -> list[str]:
-    """Run valid and invalid generated requests at every operation; the failures of `not_a_server_error`."""
-    failures: list[str] = []
-    for result in schema.get_all_operations():
-        operation = result.ok()
-        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-
-            @given(case=operation.as_strategy(generation_mode=mode))
-            @FUZZ
-            def run(case: Any) -> None:
-                response = case.call(base_url=base_url, headers=headers())
-                seen.add(response.status_code)
-                case.validate_response(response, checks=checks)
-
-            try:
-                run()
-            except Unsatisfiable:
-                continue  # no invalid request exists for an operation without inputs
-            except Exception as exc:
-                failures.append(f"{operation.label} ({mode.value}): {exc}")
-    return failures
-
-
 def _log(stack: dict[str, str]) -> str:
     return Path(stack["log"]).read_text()[-3000:]
 
 
 def test_through_the_gateway_no_request_gets_a_500(gateway_schema: Any, stack: dict[str, str]) -> None:
-    seen: set[int] = set()
-    failures = fuzz(gateway_schema, stack["gateway"], dict, seen, [not_a_server_error])
-    assert failures == [], "\n".join(failures) + _log(stack)
-    assert 401 in seen  # the gateway forwarded to storage, which refused the anonymous caller
+    report = fuzz_operations(gateway_schema, base_url=stack["gateway"], modes=POSITIVE_AND_NEGATIVE, max_examples=15)
+    assert report.failures == [], "\n".join(report.failures) + _log(stack)
+    assert 401 in report.statuses  # the gateway forwarded to storage, which refused the anonymous caller
 
 
 def test_signed_in_no_request_gets_a_500(direct_schema: Any, stack: dict[str, str]) -> None:
-    seen: set[int] = set()
-    signed = lambda: {"x-portal-identity": SIGNER.mint(TENANT, "storage")}  # noqa: E731
-    failures = fuzz(direct_schema, stack["storage"], signed, seen, SIGNED_IN_CHECKS)
-    assert failures == [], "\n".join(failures) + _log(stack)
-    assert {200, 400, 404} <= seen, seen  # the requests reached the handlers, not only the auth check
+    report = fuzz_operations(
+        direct_schema,
+        base_url=stack["storage"],
+        headers=lambda: {"x-portal-identity": SIGNER.mint(TENANT, "storage")},
+        checks=SIGNED_IN_CHECKS,
+        modes=POSITIVE_AND_NEGATIVE,
+        max_examples=15,
+    )
+    assert report.failures == [], "\n".join(report.failures) + _log(stack)
+    assert {200, 400, 404} <= report.statuses, report.statuses  # the handlers ran, not only the auth check

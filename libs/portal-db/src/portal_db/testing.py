@@ -1,4 +1,7 @@
-"""Test support: a throw-away database on a real server, so parallel test runs never share state."""
+"""Test support: a throw-away database on a real server, so parallel test runs never share state.
+
+The server is the one `portal_core.test_infra` chooses (the environment's, a container, or the local one).
+"""
 
 from __future__ import annotations
 
@@ -14,15 +17,20 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
+from portal_core.test_infra import LOCAL_ADMIN_DSN, postgres_admin_dsn
 from portal_core.testing import free_port
 
-LOCAL_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+__all__ = ["LOCAL_ADMIN_DSN", "PrivatePostgres", "temporary_database"]
 
 
 @asynccontextmanager
-async def temporary_database(admin_dsn: str = LOCAL_ADMIN_DSN, *, prefix: str = "portal_test") -> AsyncIterator[str]:
-    """Create a uniquely named database, yield its DSN, drop it (even with open connections) at exit."""
+async def temporary_database(admin_dsn: str | None = None, *, prefix: str = "portal_test") -> AsyncIterator[str]:
+    """Create a uniquely named database, yield its DSN, drop it (even with open connections) at exit.
+
+    `admin_dsn` defaults to the tests' server (`portal_core.test_infra.postgres_admin_dsn()`).
+    """
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin_dsn = admin_dsn or postgres_admin_dsn()
     admin = await asyncpg.connect(admin_dsn)
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')

@@ -27,8 +27,9 @@ from identity.app import build_app
 from identity.settings import IdentitySettings
 from joserfc.jwk import ECKey
 from portal_core.settings import Secret
+from portal_core.test_infra import nats_url, redis_address
 from portal_core.testing import free_port, install_test_telemetry
-from portal_db.testing import LOCAL_ADMIN_DSN, temporary_database
+from portal_db.testing import temporary_database
 from redis.asyncio import Redis
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -38,8 +39,6 @@ from oauth_oidc_harness import harness_installed, running_oidc_provider
 from oauth_support import APPLE_KEY_ID, APPLE_TEAM_ID, EventLog, Stack
 
 install_test_telemetry()
-ADMIN_DSN = os.environ.get("PORTAL_TEST_ADMIN_DSN", LOCAL_ADMIN_DSN)
-NATS_URL = os.environ.get("PORTAL_TEST_NATS_URL", "nats://127.0.0.1:4222")
 RUN = uuid.uuid4().hex[:10]
 
 if not harness_installed():
@@ -82,7 +81,7 @@ def _apple_key() -> tuple[str, dict[str, Any]]:
 
 @pytest.fixture(scope="session")
 async def database_url() -> AsyncIterator[str]:
-    async with temporary_database(ADMIN_DSN, prefix="identity_oauth_test") as url:
+    async with temporary_database(prefix="identity_oauth_test") as url:
         migrate = await asyncio.to_thread(
             subprocess.run,
             [sys.executable, "-m", "identity", "migrate"],
@@ -98,7 +97,7 @@ async def database_url() -> AsyncIterator[str]:
 @pytest.fixture(scope="session")
 async def events() -> AsyncIterator[EventLog]:
     """Every identity event the relay publishes (core NATS sees JetStream publishes too)."""
-    nc = await nats.connect(NATS_URL)
+    nc = await nats.connect(nats_url())
     log = EventLog()
 
     async def record(msg: Any) -> None:
@@ -140,10 +139,13 @@ async def stack(database_url: str) -> AsyncIterator[Stack]:
         running_oidc_provider(clients) as issuer,
         running_fake_github("github-client", f"github-secret-{RUN}", callback("github")) as github,
     ):
+        redis_host, redis_port = redis_address()
         settings = IdentitySettings(
             environment="test",
             database_url=database_url,
-            nats_url=NATS_URL,
+            nats_url=nats_url(),
+            redis_host=redis_host,
+            redis_port=redis_port,
             redis_key_prefix=f"test:identity-oauth:{RUN}:",
             cookie_secure=False,  # plain http on loopback
             argon2_memory_kib=19 * 1024,
@@ -171,6 +173,8 @@ async def stack(database_url: str) -> AsyncIterator[Stack]:
             environment="test",
             port=gateway_port,
             upstream_identity_url=f"http://127.0.0.1:{identity_port}",
+            redis_host=redis_host,
+            redis_port=redis_port,
             redis_key_prefix=f"test:gateway-oauth:{RUN}:",
             rate_limit_requests=100_000,
         )
@@ -188,7 +192,8 @@ async def stack(database_url: str) -> AsyncIterator[Stack]:
 
 async def _delete_keys(*prefixes: str) -> None:
     """The sessions and flows this run left in the shared Redis."""
-    client = Redis()
+    host, port = redis_address()
+    client = Redis(host=host, port=port)
     for prefix in prefixes:
         keys = [key async for key in client.scan_iter(match=f"{prefix}*", count=1000)]
         if keys:

@@ -5,35 +5,24 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Any
 
 import httpx
 import schemathesis
-from hypothesis import HealthCheck, given, settings
 from oauth_support import Stack, unique_login
-from schemathesis.checks import not_a_server_error
-
-FUZZ = settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+from portal_core.api_fuzz import fuzz_operations
 
 
 def _fuzz_oauth_operations(stack: Stack, headers: dict[str, str]) -> int:
     schema = schemathesis.openapi.from_url(f"{stack.gateway_url}/api/identity/openapi.json")
-    sent = 0
-    for result in schema.get_all_operations():
-        operation = result.ok()  # type: ignore[union-attr]  # an invalid schema raises here, failing the test
-        if "/oauth/" not in operation.path and "linked-accounts" not in operation.path:
-            continue
-
-        @FUZZ
-        @given(case=operation.as_strategy())
-        def run(case: Any) -> None:
-            nonlocal sent
-            sent += 1
-            response = case.call(base_url=stack.gateway_url, headers=headers)
-            case.validate_response(response, checks=[not_a_server_error])
-
-        run()
-    return sent
+    report = fuzz_operations(
+        schema,
+        base_url=stack.gateway_url,
+        headers=lambda: headers,
+        max_examples=25,
+        select=lambda operation: "/oauth/" in operation.path or "linked-accounts" in operation.path,
+    )
+    assert report.failures == [], "\n".join(report.failures)
+    return report.sent
 
 
 async def test_no_input_is_a_server_error(stack: Stack) -> None:
