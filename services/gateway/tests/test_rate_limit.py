@@ -44,4 +44,4 @@ async def test_redis_down_fails_open(gateway: str, make_gateway: Any, refused_ur
     assert [r.status_code for r in answers] == [200, 200, 200]
     assert all("ratelimit-limit" not in r.headers for r in answers)
     assert ready.status_code == 503
-    assert "gateway_rate_limit_redis_failures" in metrics.text
+    assert "rate_limit_redis_failures" in metrics.text

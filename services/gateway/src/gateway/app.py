@@ -24,6 +24,7 @@ from portal_core.errors import (
 )
 from portal_core.logging import get_logger
 from portal_core.observability import ObservabilityMiddleware
+from portal_core.rate_limit import Rate, RateLimiter, Spend
 from portal_core.redis import create_redis
 from portal_core.settings import load_settings, redacted
 from portal_core.telemetry import Telemetry, setup_telemetry
@@ -36,7 +37,6 @@ from gateway.headers import ClientAddressResolver, upstream_request_headers
 from gateway.identity import AnonymousResolver, AssertionCache, IdentityResolver
 from gateway.proxy import HttpProxy, content_length, create_upstream_session
 from gateway.public_routes import PublicRoutes
-from gateway.rate_limit import RateLimiter
 from gateway.responses import RawHeaders, Receive, Scope, Send, send_empty, send_problem
 from gateway.routing import Routes, Target
 from gateway.sessions import SessionResolver
@@ -60,6 +60,7 @@ class GatewayState:
     cors: CorsPolicy
     addresses: ClientAddressResolver
     limiter: RateLimiter
+    client_rate: Rate  # per client IP
     assertions: AssertionCache
     http: HttpProxy
     websocket: WebSocketProxy
@@ -135,7 +136,7 @@ class Gateway:
     async def _admit(self, scope: Scope, state: GatewayState, extra: RawHeaders) -> tuple[Target, RawHeaders, Identity]:
         """Rate limit, route, identity: the headers to send upstream, or a PortalError (extra is filled in)."""
         forwarded = state.addresses.resolve(scope)
-        decision = await state.limiter.check(forwarded.client_ip)
+        decision = await state.limiter.acquire(Spend(forwarded.client_ip, state.client_rate))
         if decision is not None:
             extra.extend(decision.headers())
             if not decision.allowed:
@@ -197,12 +198,8 @@ class Gateway:
             admin=AdminRoutes(redis, routes.services),
             cors=CorsPolicy(settings.cors_origin_list()),
             addresses=ClientAddressResolver(settings.trusted_proxy_networks()),
-            limiter=RateLimiter(
-                redis,
-                limit=settings.rate_limit_requests,
-                window_seconds=settings.rate_limit_window_seconds,
-                key_prefix=settings.redis_key_prefix,
-            ),
+            limiter=RateLimiter(redis, key_prefix=f"{settings.redis_key_prefix}rl:"),
+            client_rate=Rate(settings.rate_limit_requests, settings.rate_limit_window_seconds),
             assertions=assertions,
             http=HttpProxy(session, settings.max_body_bytes),
             websocket=WebSocketProxy(

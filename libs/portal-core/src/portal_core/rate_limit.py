@@ -1,0 +1,226 @@
+"""The one rate limiter: GCRA in Redis, with every check made in the same event-loop tick sent as one call.
+
+GCRA (generic cell rate algorithm) keeps one number per key, the "theoretical arrival time" (TAT): a
+rate of `count` per `period` allows a burst of `count`, then refills one unit every period/count.
+Redis' own clock is used, so every instance of a service agrees.
+
+Why batched: the gateway checks a limit on every request, and one Redis round trip per request
+(redis-py's per-command connection checkout, health check, encode and parse) was a fifth of its CPU
+at saturation. Checks that arrive while a call is in flight wait for it and go together in the next
+one: under load a batch holds dozens of checks, at low load the first goes out at once. Every check
+is still atomic in Redis: the script evaluates the batch's groups one after another.
+
+One script call touches many keys, so on Redis Cluster the keys must share a hash slot (a `{tag}`
+in the key prefix); the platform runs a single Redis primary.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from portal_core.logging import get_logger
+from portal_core.telemetry import meter
+
+_log = get_logger("portal.rate_limit")
+_failures = meter("portal.rate_limit").create_counter(
+    "rate_limit.redis_failures", description="Rate limit checks let through unchecked because Redis failed"
+)
+
+# A batch runs as one Lua script, which blocks Redis while it runs: keep each call short.
+_MAX_GROUPS_PER_CALL = 256
+
+# ARGV: per group, its mode (1 acquire: all or nothing; 2 charge: always spent, may go into debt), its
+# number of keys, then per key: emission (ms per unit), burst (units), cost (units).
+# KEYS: every group's keys in order. Returns per group: allowed, remaining, retry_after_ms, reset_ms,
+# and the 1-based index of the key that refused (0 when allowed); the remaining and reset are those
+# of the tightest key.
+_GCRA_BATCH = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + tonumber(clock[2]) / 1000
+local out = {}
+local a, k = 1, 1
+while a <= #ARGV do
+  local mode, n = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
+  a = a + 2
+  local allowed, remaining, retry_after, refused = 1, -1, 0, 0
+  local tats, new_tats = {}, {}
+  for i = 0, n - 1 do
+    local emission, burst, cost = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+    a = a + 3
+    local tat = tonumber(redis.call('GET', KEYS[k + i]) or now)
+    if tat < now then tat = now end
+    local new_tat = tat + emission * cost
+    local allow_at = new_tat - emission * burst
+    tats[i], new_tats[i] = tat, new_tat
+    if now < allow_at and mode == 1 then
+      if allowed == 1 then allowed, refused, retry_after = 0, i + 1, allow_at - now end
+    else
+      local left = math.max(0, math.floor((now - allow_at) / emission))
+      if remaining < 0 or left < remaining then remaining = left end
+    end
+  end
+  local reset = 0
+  for i = 0, n - 1 do
+    local tat = allowed == 1 and new_tats[i] or tats[i]
+    if tat - now > reset then reset = tat - now end
+    if allowed == 1 and new_tats[i] > now then
+      redis.call('SET', KEYS[k + i], new_tats[i], 'PX', math.ceil(new_tats[i] - now))
+    end
+  end
+  if allowed == 0 or remaining < 0 then remaining = 0 end
+  k = k + n
+  out[#out + 1] = allowed
+  out[#out + 1] = remaining
+  out[#out + 1] = math.ceil(retry_after)
+  out[#out + 1] = math.ceil(reset)
+  out[#out + 1] = refused
+end
+return out
+"""
+
+_ACQUIRE, _CHARGE = 1, 2
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    """`count` units per `period_seconds`, with bursts of up to `count`."""
+
+    count: int
+    period_seconds: float
+
+    def __post_init__(self) -> None:
+        if self.count < 1 or self.period_seconds <= 0:
+            raise ValueError("a rate needs a count of at least 1 and a positive period")
+
+    @property
+    def emission_ms(self) -> float:
+        return self.period_seconds * 1000 / self.count
+
+
+@dataclass(frozen=True, slots=True)
+class Spend:
+    """Spend `cost` units of `rate` under `key` (cost 0 only asks whether the key is within its rate)."""
+
+    key: str
+    rate: Rate
+    cost: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class RateDecision:
+    allowed: bool
+    limit: int  # the count of the tightest rate
+    remaining: int
+    reset_seconds: int  # until the keys are back to a full burst
+    retry_after_seconds: int  # 0 when allowed
+    refused: Spend | None  # the spend that was over its rate
+
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        """RateLimit-* (draft-ietf-httpapi-ratelimit-headers); a 429 adds Retry-After through its error."""
+        return [
+            (b"ratelimit-limit", str(self.limit).encode()),
+            (b"ratelimit-remaining", str(self.remaining).encode()),
+            (b"ratelimit-reset", str(self.reset_seconds).encode()),
+        ]
+
+
+class RateLimiter:
+    """`acquire` spends from every given key or from none; `charge` spends what is already used.
+
+    When Redis fails, checks are let through (fail open): `acquire` returns None, with a warning and a
+    metric. A limit guards against abuse; a Redis outage must not become an outage of the API, and the
+    callers keep their own hard guards (budgets, lockouts). After a failure Redis is not asked for a
+    second, so a dead Redis does not add a connect timeout to every request.
+    """
+
+    _COOLDOWN_SECONDS = 1.0
+
+    def __init__(self, redis: Redis, *, key_prefix: str) -> None:
+        self._script = redis.register_script(_GCRA_BATCH)
+        self._prefix = key_prefix
+        self._pending: list[tuple[int, Sequence[Spend], asyncio.Future[list[int]]]] = []
+        self._sender: asyncio.Task[None] | None = None
+        self._skip_until = 0.0
+
+    async def acquire(self, *spends: Spend) -> RateDecision | None:
+        """Spend every `spends` if all are within their rates, else none; None when Redis was not asked."""
+        result = await self._submit(_ACQUIRE, spends)
+        if result is None:
+            return None
+        allowed, remaining, retry_ms, reset_ms, refused = result
+        return RateDecision(
+            allowed=bool(allowed),
+            limit=min(spend.rate.count for spend in spends),
+            remaining=remaining,
+            reset_seconds=math.ceil(reset_ms / 1000),
+            retry_after_seconds=max(1, math.ceil(retry_ms / 1000)) if not allowed else 0,
+            refused=spends[refused - 1] if refused else None,
+        )
+
+    async def charge(self, *spends: Spend) -> None:
+        """Spend units already used (tokens counted after a call): always recorded, the keys may go into
+        debt, and the next `acquire` on them is refused until the debt has drained."""
+        await self._submit(_CHARGE, spends)
+
+    async def _submit(self, mode: int, spends: Sequence[Spend]) -> list[int] | None:
+        if not spends:
+            raise ValueError("nothing to spend")
+        if self._skip_until and time.monotonic() < self._skip_until:
+            _failures.add(1)
+            return None
+        future: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
+        self._pending.append((mode, spends, future))
+        if self._sender is None:
+            # Started now, it first runs after the callbacks already queued in this tick: they join the batch.
+            self._sender = asyncio.ensure_future(self._send_pending())
+        try:
+            return await future
+        except (RedisError, OSError) as exc:
+            if not self._skip_until or time.monotonic() >= self._skip_until:
+                _log.warning("rate limit not enforced: Redis failed", error=type(exc).__name__)
+            self._skip_until = time.monotonic() + self._COOLDOWN_SECONDS
+            _failures.add(1)
+            return None
+
+    async def _send_pending(self) -> None:
+        try:
+            while self._pending:
+                batch = self._pending[:_MAX_GROUPS_PER_CALL]
+                del self._pending[:_MAX_GROUPS_PER_CALL]
+                await self._send(batch)
+        finally:
+            self._sender = None
+
+    async def _send(self, batch: list[tuple[int, Sequence[Spend], asyncio.Future[list[int]]]]) -> None:
+        keys: list[str] = []
+        args: list[Any] = []
+        for mode, spends, _ in batch:
+            args += (mode, len(spends))
+            for spend in spends:
+                keys.append(self._prefix + spend.key)
+                args += (repr(spend.rate.emission_ms), spend.rate.count, spend.cost)
+        try:
+            flat = await self._script(keys=keys, args=args)
+        except BaseException as exc:  # every waiter sees the failure; the next batch tries again
+            for *_, future in batch:
+                if future.done():
+                    continue
+                if isinstance(exc, Exception):
+                    future.set_exception(exc)
+                else:
+                    future.cancel()
+            if not isinstance(exc, Exception):
+                raise
+            return
+        self._skip_until = 0.0
+        for n, (*_, future) in enumerate(batch):
+            if not future.done():  # its request may have been cancelled meanwhile
+                future.set_result([int(value) for value in flat[5 * n : 5 * n + 5]])

@@ -1,0 +1,131 @@
+"""The shared GCRA rate limiter against the real Redis: bursts, refill, all-or-nothing, debt, batching, failure."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from portal_core.rate_limit import Rate, RateLimiter, Spend
+from portal_core.redis import create_redis
+from portal_core.test_infra import redis_address
+from portal_core.testing import free_port, install_test_telemetry
+from redis.asyncio import Redis
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def redis() -> AsyncIterator[Redis]:
+    client = create_redis(*redis_address())
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def limiter(redis: Redis) -> RateLimiter:
+    return RateLimiter(redis, key_prefix=f"rl-test:{uuid.uuid4().hex}:")
+
+
+async def test_burst_then_refused_with_retry_after(limiter: RateLimiter) -> None:
+    rate = Rate(3, 60)  # one unit back every 20 s
+    decisions = [await limiter.acquire(Spend("client", rate)) for _ in range(4)]
+    assert all(d is not None for d in decisions)
+    assert [d.allowed for d in decisions if d] == [True, True, True, False]
+    assert [d.remaining for d in decisions if d] == [2, 1, 0, 0]
+    refused = decisions[-1]
+    assert refused is not None
+    assert 19 <= refused.retry_after_seconds <= 20
+    assert refused.refused == Spend("client", rate)
+    assert all(d is not None and 1 <= d.reset_seconds <= 60 for d in decisions)
+    other = await limiter.acquire(Spend("another-client", rate))
+    assert other is not None
+    assert other.allowed
+
+
+async def test_refills_at_the_rate(limiter: RateLimiter) -> None:
+    rate = Rate(2, 0.2)  # one unit back every 100 ms
+    assert [(await limiter.acquire(Spend("k", rate))).allowed for _ in range(3)] == [True, True, False]  # type: ignore[union-attr]
+    await asyncio.sleep(0.12)
+    again = await limiter.acquire(Spend("k", rate))
+    assert again is not None
+    assert again.allowed
+
+
+async def test_acquire_is_all_or_nothing(limiter: RateLimiter) -> None:
+    roomy, tight = Rate(100, 60), Rate(1, 60)
+    first = await limiter.acquire(Spend("roomy", roomy), Spend("tight", tight))
+    second = await limiter.acquire(Spend("roomy", roomy), Spend("tight", tight))
+    assert first is not None
+    assert first.allowed
+    assert first.limit == 1
+    assert second is not None
+    assert not second.allowed
+    assert second.refused == Spend("tight", tight)
+    # The refused call spent nothing from the roomy key either: 98 left after one more acquire.
+    alone = await limiter.acquire(Spend("roomy", roomy))
+    assert alone is not None
+    assert alone.remaining == 98
+
+
+async def test_charge_goes_into_debt_and_cost_zero_checks_it(limiter: RateLimiter) -> None:
+    tokens = Rate(1000, 60)
+    check = await limiter.acquire(Spend("tokens", tokens, cost=0))
+    assert check is not None
+    assert check.allowed
+    assert check.remaining == 1000
+    await limiter.charge(Spend("tokens", tokens, cost=1500))  # used more than the whole burst
+    after = await limiter.acquire(Spend("tokens", tokens, cost=0))
+    assert after is not None
+    assert not after.allowed
+    assert 29 <= after.retry_after_seconds <= 30  # 500 units of debt at 1000 per minute
+
+
+async def test_concurrent_checks_go_in_few_calls_and_each_is_counted_once(redis: Redis, limiter: RateLimiter) -> None:
+    telemetry = install_test_telemetry()
+    before = telemetry.histogram_count("redis.command.duration", **{"db.operation": "EVALSHA", "outcome": "ok"})
+    rate = Rate(150, 60)
+    decisions = await asyncio.gather(*(limiter.acquire(Spend("shared", rate)) for _ in range(200)))
+    calls = telemetry.histogram_count("redis.command.duration", **{"db.operation": "EVALSHA", "outcome": "ok"}) - before
+    assert sum(1 for d in decisions if d and d.allowed) == 150  # exactly the burst, no more
+    assert sorted(d.remaining for d in decisions if d and d.allowed) == list(range(150))
+    assert calls <= 3  # 200 checks, batched (the first goes alone, the rest wait for it)
+
+
+async def test_many_checks_split_into_bounded_calls(limiter: RateLimiter) -> None:
+    decisions = await asyncio.gather(*(limiter.acquire(Spend(f"k{n}", Rate(5, 60))) for n in range(600)))
+    assert all(d is not None and d.allowed and d.remaining == 4 for d in decisions)
+
+
+async def test_redis_down_lets_checks_through_and_cools_down() -> None:
+    telemetry = install_test_telemetry()
+    dead = create_redis("127.0.0.1", free_port(), timeout_seconds=0.2)
+    limiter = RateLimiter(dead, key_prefix="rl-test-dead:")
+    failures_before = telemetry.metric_total("rate_limit.redis_failures")
+    try:
+        results = await asyncio.gather(*(limiter.acquire(Spend("k", Rate(1, 60))) for _ in range(5)))
+        later = await limiter.acquire(Spend("k", Rate(1, 60)))  # within the cool-down: Redis is not asked
+    finally:
+        await dead.aclose()
+    assert results == [None] * 5
+    assert later is None
+    assert telemetry.metric_total("rate_limit.redis_failures") == failures_before + 6
+
+
+async def test_cancelled_waiter_does_not_break_the_batch(limiter: RateLimiter) -> None:
+    rate = Rate(10, 60)
+    cancelled = asyncio.ensure_future(limiter.acquire(Spend("c", rate)))
+    kept = asyncio.ensure_future(limiter.acquire(Spend("c", rate)))
+    await asyncio.sleep(0)
+    cancelled.cancel()
+    decision = await kept
+    assert decision is not None
+    assert decision.allowed
+
+
+def test_rate_needs_a_count_and_a_period() -> None:
+    with pytest.raises(ValueError, match="count of at least 1"):
+        Rate(0, 60)
+    with pytest.raises(ValueError, match="count of at least 1"):
+        Rate(1, 0)
