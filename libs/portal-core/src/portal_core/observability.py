@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import re
 import time
-import uuid
 from typing import Any
 
 import structlog
-from opentelemetry import propagate, trace
+from opentelemetry import context, propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from portal_core.request_context import begin_request, end_request
@@ -30,7 +30,7 @@ def request_id_from_headers(headers: list[tuple[bytes, bytes]]) -> str:
     for name, value in headers:
         if name == b"x-request-id" and _VALID_REQUEST_ID.match(value):
             return value.decode()
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()  # as unique as a UUID4's hex, without building a UUID per request
 
 
 class _HeaderCarrier:
@@ -83,27 +83,29 @@ class ObservabilityMiddleware:
         started = time.perf_counter()
         outcome: dict[str, int] = {}
         parent = propagate.extract(headers, getter=_carrier)  # type: ignore[arg-type]
-        with _tracer.start_as_current_span(
-            method,
-            context=parent,
-            kind=SpanKind.SERVER,
-            record_exception=False,
-            set_status_on_exception=False,
-        ) as span:
-            try:
-                await self.app(scope, receive, _with_request_id(send, request_id, outcome))
-            finally:
-                route = scope.get("path_template") or scope.get("route_template") or "unmatched"
-                status = outcome.get("status", 500)
-                span.update_name(f"{method} {route}")
-                span.set_attribute("http.request.method", method)
-                span.set_attribute("http.route", route)
-                span.set_attribute("http.response.status_code", status)
-                span.set_attribute("portal.request_id", request_id)
-                if status >= 500:
-                    span.set_status(Status(StatusCode.ERROR))
-                labels = {"method": method, "route": route, "status": status}
-                _duration.record(time.perf_counter() - started, labels)
+        # start_span and attach, not start_as_current_span: its generator context managers cost the
+        # gateway a few percent of its CPU per request.
+        span = _tracer.start_span(method, context=parent, kind=SpanKind.SERVER)
+        token = context.attach(trace.set_span_in_context(span, parent))
+        try:
+            await self.app(scope, receive, _with_request_id(send, request_id, outcome))
+        finally:
+            route = scope.get("path_template") or scope.get("route_template") or "unmatched"
+            status = outcome.get("status", 500)
+            span.update_name(f"{method} {route}")
+            span.set_attributes(
+                {
+                    "http.request.method": method,
+                    "http.route": route,
+                    "http.response.status_code": status,
+                    "portal.request_id": request_id,
+                }
+            )
+            if status >= 500:
+                span.set_status(Status(StatusCode.ERROR))
+            span.end()
+            context.detach(token)
+            _duration.record(time.perf_counter() - started, {"method": method, "route": route, "status": status})
 
 
 def _user_agent(headers: list[tuple[bytes, bytes]]) -> bytes | None:

@@ -6,18 +6,15 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import aiohttp
-from opentelemetry import propagate, trace
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry import propagate
 from portal_core.errors import BadGateway, BadRequest, GatewayTimeout, PayloadTooLarge
 from portal_core.logging import get_logger
-from portal_core.telemetry import tracer
 from yarl import URL
 
 from gateway.headers import RawHeaders, client_response_headers
 from gateway.responses import Receive, Scope, Send
 
 _log = get_logger("gateway.proxy")
-_tracer = tracer("gateway.proxy")
 
 
 def create_upstream_session(timeout_seconds: float) -> aiohttp.ClientSession:
@@ -82,36 +79,30 @@ class HttpProxy:
         """
         method: str = scope["method"]
         body = _RequestBody(receive, self._max_body) if _has_body(scope["headers"]) else None
-        span = _tracer.start_span(f"{method} {scope.get('route_template', '')}", kind=SpanKind.CLIENT)
+        # One span per hop, as Envoy does by default: the service's span is a child of the gateway's
+        # server span. A client span per request as well cost 9 % of the gateway's CPU at saturation
+        # and told nothing the server span does not (its status is the upstream's).
         carrier: dict[str, str] = {}
-        propagate.inject(carrier, context=trace.set_span_in_context(span))
+        propagate.inject(carrier)
         outgoing = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers]
         outgoing.extend(carrier.items())
         try:
-            try:
-                response = await self._session.request(
-                    method,
-                    URL(url, encoded=True),  # as the client encoded it: no re-quoting
-                    headers=outgoing,
-                    data=body.chunks() if body is not None else None,
-                    allow_redirects=False,
-                )
-            except Exception as exc:
-                if body is not None and body.client_gone:
-                    span.set_status(Status(StatusCode.ERROR, "client disconnected"))
-                    return None
-                raise self._error_for(exc, body) from None
-            span.set_attribute("http.response.status_code", response.status)
-            try:
-                await self._relay(response, receive, send, extra, head=method == "HEAD")
-            finally:
-                response.release()
-            return response.status
+            response = await self._session.request(
+                method,
+                URL(url, encoded=True),  # as the client encoded it: no re-quoting
+                headers=outgoing,
+                data=body.chunks() if body is not None else None,
+                allow_redirects=False,
+            )
         except Exception as exc:
-            span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
-            raise
+            if body is not None and body.client_gone:
+                return None
+            raise self._error_for(exc, body) from None
+        try:
+            await self._relay(response, receive, send, extra, head=method == "HEAD")
         finally:
-            span.end()
+            response.release()
+        return response.status
 
     def _error_for(self, exc: Exception, body: _RequestBody | None) -> Exception:
         if body is not None and body.too_large:
