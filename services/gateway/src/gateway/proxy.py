@@ -15,6 +15,9 @@ from gateway.headers import RawHeaders, client_response_headers
 from gateway.responses import Receive, Scope, Send
 
 _log = get_logger("gateway.proxy")
+# Answers up to this size are read whole before they are relayed (most API answers); larger ones and
+# answers of unknown length (SSE, chunked) stream chunk by chunk.
+SMALL_BODY_BYTES = 64 * 1024
 
 
 def create_upstream_session(timeout_seconds: float) -> aiohttp.ClientSession:
@@ -120,8 +123,19 @@ class HttpProxy:
     ) -> None:
         headers = client_response_headers((k.lower(), v) for k, v in response.raw_headers)
         headers.extend(extra)
+        length = response.content_length
+        if head or (length is not None and length <= SMALL_BODY_BYTES):
+            # Read whole, then sent in one message: the server can write head and body together, and an
+            # upstream failing mid-body still gets a clean 502 instead of a truncated answer.
+            try:
+                content = b"" if head else await response.read()
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                raise self._error_for(exc, None) from None
+            await send({"type": "http.response.start", "status": response.status, "headers": headers})
+            await send({"type": "http.response.body", "body": content, "more_body": False})
+            return
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
-        if head or "Content-Length" in response.headers:
+        if length is not None:
             await self._pump(response, send)
             return
         # A stream of unknown length (SSE, chunked): stop reading the upstream when the client leaves,
