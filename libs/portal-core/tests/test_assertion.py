@@ -1,4 +1,5 @@
 import json
+import time
 
 import pytest
 from joserfc.jwk import OKPKey
@@ -58,3 +59,17 @@ def test_rotation_accepts_both_keys_in_the_set() -> None:
     old = AssertionSigner(DEV_ASSERTION_PRIVATE_JWK).mint(ALICE, "audit")
     new = AssertionSigner(json.dumps(new_key.as_dict(private=True))).mint(ALICE, "audit")
     assert verifier.verify(old) == verifier.verify(new) == ALICE
+
+
+def test_a_reused_assertion_is_verified_once_but_still_expires() -> None:
+    signer = AssertionSigner(DEV_ASSERTION_PRIVATE_JWK, ttl_seconds=60)
+    verifier = AssertionVerifier(DEV_ASSERTION_PUBLIC_JWKS, "ai")
+    token = signer.mint(ALICE, "ai")
+    assert verifier.verify(token) == ALICE
+    assert verifier.verify(token) == ALICE  # the remembered verification
+    with pytest.raises(Unauthorized) as refused:
+        verifier.verify(token, now=time.time() + 3600)
+    assert refused.value.code == "expired_assertion"
+    header, payload, signature = token.split(".")
+    with pytest.raises(Unauthorized):  # other bytes are verified afresh, never matched to the remembered one
+        verifier.verify(f"{header}.{payload}.{signature[:-4]}{'AAAA' if signature[-4:] != 'AAAA' else 'BBBB'}")

@@ -22,6 +22,7 @@ IDENTITY_HEADER = "x-portal-identity"
 ISSUER = "portal-gateway"
 _ALGORITHM = "Ed25519"
 _registry = JWSRegistry(algorithms=[_ALGORITHM])
+_MAX_VERIFIED = 10_000  # verified assertions remembered per verifier (expired ones dropped first)
 
 
 class Identity(msgspec.Struct, frozen=True, kw_only=True):
@@ -72,19 +73,37 @@ class AssertionVerifier:
         self._keys = KeySet.import_key_set(data)  # type: ignore[arg-type]
         self._audience = audience
         self._leeway = leeway_seconds
+        self._verified: dict[str, tuple[Identity, int]] = {}  # token -> (identity, exp): a signature checked once
 
     def verify(self, token: str, now: float | None = None) -> Identity:
+        current = time.time() if now is None else now
+        hit = self._verified.get(token)
+        if hit is not None:
+            # The gateway reuses an assertion for half its TTL (gateway/identity.py): the same bytes under the
+            # same keys verify the same way, so only the expiry is checked again.
+            identity, exp = hit
+            if exp + self._leeway < current:
+                raise Unauthorized("The identity assertion has expired", code="expired_assertion")
+            return identity
+        identity, exp = self._verify(token, current)
+        if len(self._verified) >= _MAX_VERIFIED:
+            self._verified = {t: v for t, v in self._verified.items() if v[1] + self._leeway >= current}
+            if len(self._verified) >= _MAX_VERIFIED:
+                self._verified.clear()
+        self._verified[token] = (identity, exp)
+        return identity
+
+    def _verify(self, token: str, current: float) -> tuple[Identity, int]:
         try:
             claims = jwt.decode(token, self._keys, registry=_registry).claims
         except (JoseError, ValueError) as exc:
             raise Unauthorized("The identity assertion is not valid", code="invalid_assertion") from exc
-        current = time.time() if now is None else now
         if claims.get("iss") != ISSUER or claims.get("aud") != self._audience:
             raise Unauthorized("The identity assertion is not for this service", code="invalid_assertion")
         exp = claims.get("exp")
         if not isinstance(exp, int) or exp + self._leeway < current:
             raise Unauthorized("The identity assertion has expired", code="expired_assertion")
         try:
-            return msgspec.convert(claims, Identity)
+            return msgspec.convert(claims, Identity), exp
         except msgspec.ValidationError as exc:
             raise Unauthorized("The identity assertion is malformed", code="invalid_assertion") from exc

@@ -64,7 +64,13 @@ def chat_lifespan(settings: AiSettings) -> Callable[[Litestar], AbstractAsyncCon
         app.state.catalog = catalog
         app.state.usage_cursors = CursorCodec(settings.cursor_secret, "ai.usage")
         chat = app.state.chat = ChatService(
-            app.state.pool, limiter, catalog, dispatcher, settings.prices(), settings.stale_after_seconds()
+            app.state.pool,
+            limiter,
+            catalog,
+            dispatcher,
+            settings.prices(),
+            settings.stale_after_seconds(),
+            tenant_state_ttl_seconds=settings.tenant_state_ttl_seconds,
         )
         chat.start()
 

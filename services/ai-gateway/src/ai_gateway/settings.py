@@ -51,6 +51,8 @@ class AiSettings(ServiceSettings, kw_only=True, frozen=True):
     # A call whose start row nobody renewed for this long is settled as `interrupted` (its process died).
     # Unset: PROVIDER_TIMEOUT_SECONDS.
     interrupted_after_seconds: float | None = None
+    # How long admission may reuse a tenant's policy and budget read (chat/tenant_state.py); 0: every call.
+    tenant_state_ttl_seconds: float = 1.0
 
     def __post_init__(self) -> None:
         for name in ("model_aliases", "model_fallbacks", "model_prices", "provider_models"):
@@ -60,6 +62,8 @@ class AiSettings(ServiceSettings, kw_only=True, frozen=True):
                 raise ValueError(f"{name.upper()} must be at least 1")
         if self.provider_timeout_seconds <= 0 or self.provider_connect_timeout_seconds <= 0:
             raise ValueError("PROVIDER_TIMEOUT_SECONDS and PROVIDER_CONNECT_TIMEOUT_SECONDS must be positive")
+        if self.tenant_state_ttl_seconds < 0:
+            raise ValueError("TENANT_STATE_TTL_SECONDS must not be negative")
 
     def stale_after_seconds(self) -> float:
         return self.interrupted_after_seconds or self.provider_timeout_seconds

@@ -31,6 +31,7 @@ async def put_budget(data: JSONBody[BudgetUpdate], identity: CallerIdentity, sta
         budget = await BudgetRepository(conn).put(
             str(caller.tenant_id), data.period, data.token_limit, cost_micros or None
         )
+    state.chat.tenants.forget(str(caller.tenant_id))  # admission's cached budget (chat/tenant_state.py)
     return _read(budget)
 
 

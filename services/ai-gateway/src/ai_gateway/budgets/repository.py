@@ -14,6 +14,16 @@ _CURRENT_START = "(CASE period WHEN 'never' THEN period_start ELSE date_trunc(pe
 _NEXT_START = f"({_CURRENT_START} + CASE period WHEN 'day' THEN interval '1 day' WHEN 'week' THEN interval '1 week' ELSE interval '1 month' END)"  # noqa: E501
 
 
+# What `budget_state` reads, for a query on `budgets` (also joined by chat/repository.py's admission query).
+BUDGET_COLUMNS = f"""
+    period, token_limit, cost_limit_micros, {_CURRENT_START} AS current_start,
+    CASE WHEN {_CURRENT_START} > period_start THEN 0 ELSE tokens_used END AS tokens_used,
+    CASE WHEN {_CURRENT_START} > period_start THEN 0 ELSE cost_used_micros END AS cost_used_micros,
+    CASE WHEN period = 'never' THEN NULL
+         ELSE ceil(extract(epoch FROM {_NEXT_START} - now()))::int END AS seconds_to_reset
+"""
+
+
 class BudgetState(BudgetRead):
     seconds_to_reset: int | None = None
 
@@ -23,18 +33,9 @@ class BudgetRepository:
         self._conn = conn
 
     async def get(self, tenant_id: str) -> BudgetState | None:
-        row = await self._conn.fetchrow(
-            f"""
-            SELECT period, token_limit, cost_limit_micros, {_CURRENT_START} AS current_start,
-                   CASE WHEN {_CURRENT_START} > period_start THEN 0 ELSE tokens_used END AS tokens_used,
-                   CASE WHEN {_CURRENT_START} > period_start THEN 0 ELSE cost_used_micros END AS cost_used_micros,
-                   CASE WHEN period = 'never' THEN NULL
-                        ELSE ceil(extract(epoch FROM {_NEXT_START} - now()))::int END AS seconds_to_reset
-            FROM {SCHEMA}.budgets WHERE tenant_id = $1
-            """,
-            tenant_id,
-        )
-        return None if row is None else _state(row)
+        query = f"SELECT {BUDGET_COLUMNS} FROM {SCHEMA}.budgets WHERE tenant_id = $1"
+        row = await self._conn.fetchrow(query, tenant_id)
+        return None if row is None else budget_state(row)
 
     async def put(
         self, tenant_id: str, period: Period, token_limit: int | None, cost_limit_micros: int | None
@@ -85,7 +86,8 @@ class BudgetRepository:
         )
 
 
-def _state(row: asyncpg.Record) -> BudgetState:
+def budget_state(row: asyncpg.Record) -> BudgetState:
+    """A row of BUDGET_COLUMNS as the budget's current state."""
     token_limit, cost_limit = row["token_limit"], row["cost_limit_micros"]
     exhausted = (token_limit is not None and row["tokens_used"] >= token_limit) or (
         cost_limit is not None and row["cost_used_micros"] >= cost_limit

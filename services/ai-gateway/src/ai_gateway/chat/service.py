@@ -15,8 +15,8 @@ from portal_core.ids import new_id
 from portal_core.logging import get_logger
 from portal_core.observability import current_trace_id
 
-from ai_gateway.budgets.repository import BudgetRepository, BudgetState
 from ai_gateway.chat.errors import BudgetExhausted, ChatError, LedgerUnavailable, ModelNotAllowed
+from ai_gateway.chat.tenant_state import TenantStates
 from ai_gateway.chat.types import (
     ChatRequest,
     ChatResult,
@@ -29,8 +29,6 @@ from ai_gateway.chat.types import (
     approximate_tokens,
 )
 from ai_gateway.limits.rate_limit import RateLimiter
-from ai_gateway.policies.repository import PolicyRepository
-from ai_gateway.policies.schemas import PolicyRead
 from ai_gateway.providers.base import ProviderError
 from ai_gateway.routing.catalog import Catalog, ModelRef
 from ai_gateway.routing.dispatcher import Dispatcher, client_error
@@ -68,6 +66,7 @@ class ChatService:
         dispatcher: Dispatcher,
         prices: dict[str, dict[str, float]],
         stale_after_seconds: float,
+        tenant_state_ttl_seconds: float = 1.0,
     ) -> None:
         self._pool = pool
         self._limiter = limiter
@@ -75,7 +74,8 @@ class ChatService:
         self._dispatcher = dispatcher
         self._prices = prices
         self._starts = StartLog(pool)
-        self._ledger = LedgerWriter(pool, self._starts, self._count_tokens)
+        self.tenants = TenantStates(pool, tenant_state_ttl_seconds)
+        self._ledger = LedgerWriter(pool, self._starts, self._count_tokens, on_committed=self._committed)
         self._keeper = CallKeeper(pool, self._starts, stale_after_seconds)
 
     def start(self) -> None:
@@ -87,20 +87,18 @@ class ChatService:
         await self._keeper.close()
         await self._ledger.close()
 
+    def _committed(self, batch: list[UsageRecord], charged: list[UsageRecord]) -> None:
+        self.tenants.recorded(_charges(batch), _charges(charged))
+
     async def _count_tokens(self, records: list[UsageRecord]) -> None:
         await self._limiter.add_tokens([(r.tenant_id, r.user_id, r.input_tokens + r.output_tokens) for r in records])
 
-    async def admit(self, identity: Identity, model: str, endpoint: str, stream: bool) -> Call:
-        """Raises ModelNotFound/ModelNotAllowed, BudgetExhausted or RateLimited before any provider is called."""
+    async def admit(self, identity: Identity, model: str, endpoint: str, stream: bool, request: ChatRequest) -> Call:
+        """Admit a call and commit its start; raises ModelNotFound/ModelNotAllowed, BudgetExhausted,
+        RateLimited or LedgerUnavailable before any provider is called."""
         tenant_id, user_id = str(identity.tenant_id), str(identity.user_id)
         candidates = self._catalog.candidates(model)
-        # The rate limit counts the request while Postgres answers: one round trip of latency, not two.
-        limited, state = await asyncio.gather(
-            self._limiter.admit(tenant_id, user_id), self._tenant_state(tenant_id), return_exceptions=True
-        )
-        if isinstance(state, BaseException):
-            raise state
-        policy, budget = state
+        policy, budget = await self.tenants.get(tenant_id)  # usually no round trip: chat/tenant_state.py
         if policy.allowed_models is not None:
             allowed = set(policy.allowed_models)
             if model not in allowed and candidates[0].qualified not in allowed:
@@ -110,11 +108,9 @@ class ChatService:
             raise BudgetExhausted(
                 f"The tenant's {budget.period} AI budget is spent", retry_after=budget.seconds_to_reset or 3600
             )
-        if isinstance(limited, BaseException):
-            raise limited
         if self._ledger.backlogged:
             raise LedgerUnavailable("The usage ledger is not keeping up; try again shortly", retry_after=1)
-        return Call(
+        call = Call(
             tenant_id=tenant_id,
             user_id=user_id,
             endpoint=endpoint,
@@ -124,10 +120,18 @@ class ChatService:
             store_content=policy.store_content,
             trace_id=current_trace_id(),
         )
-
-    async def _tenant_state(self, tenant_id: str) -> tuple[PolicyRead, BudgetState | None]:
-        async with self._pool.acquire() as conn:
-            return await PolicyRepository(conn).get(tenant_id), await BudgetRepository(conn).get(tenant_id)
+        # The rate limit counts the request while the start is committed: one round trip of latency, not two.
+        # A call the rate limit refuses has its start deleted again before the refusal is answered.
+        limited, started = await asyncio.gather(
+            self._limiter.admit(tenant_id, user_id), self._begin(call, request), return_exceptions=True
+        )
+        if isinstance(limited, BaseException):
+            if not isinstance(started, BaseException):
+                await self._starts.discard(call.id)
+            raise limited
+        if isinstance(started, BaseException):
+            raise started
+        return call
 
     async def _begin(self, call: Call, request: ChatRequest) -> None:
         """Commit the call's start row before any provider sees it: a crash from here on is settled."""
@@ -150,7 +154,7 @@ class ChatService:
             raise LedgerUnavailable("Usage cannot be recorded right now; try again shortly", retry_after=1) from exc
 
     async def complete(self, call: Call, request: ChatRequest) -> tuple[ModelRef, ChatResult]:
-        await self._begin(call, request)
+        """Call the providers for an admitted call (its start is committed); the call is recorded either way."""
         try:
             ref, result = await self._dispatcher.complete(call.candidates, request)
         except ChatError as error:
@@ -165,7 +169,6 @@ class ChatService:
 
     async def open_stream(self, call: Call, request: ChatRequest) -> tuple[ModelRef, AsyncIterator[StreamEvent]]:
         """The model that answered and its events; the call is recorded when the iterator ends or is closed."""
-        await self._begin(call, request)
         try:
             opened = await self._dispatcher.open_stream(call.candidates, request)
         except ChatError as error:
@@ -254,6 +257,7 @@ class ChatService:
             prompt=_prompt(request) if call.store_content else None,
             output=output if call.store_content else None,
         )
+        self.tenants.queued(record.tenant_id, *_charge(record))  # counted by the budget gate from now on
         self._ledger.submit(record)
         _log.info(
             "call finished",
@@ -274,6 +278,14 @@ class ChatService:
         cached_price = price.get("cached_input", price.get("input", 0.0))
         total = uncached * price.get("input", 0.0) + usage.cached_tokens * cached_price
         return round(total + usage.output_tokens * price.get("output", 0.0))
+
+
+def _charge(record: UsageRecord) -> tuple[int, int]:
+    return record.input_tokens + record.output_tokens, record.cost_micros
+
+
+def _charges(records: list[UsageRecord]) -> list[tuple[str, int, int]]:
+    return [(r.tenant_id, *_charge(r)) for r in records]
 
 
 def _estimate(request: ChatRequest, emitted: str) -> Usage:

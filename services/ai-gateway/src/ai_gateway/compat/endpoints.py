@@ -36,7 +36,7 @@ async def chat_completions(
     caller = require_user(identity)
     chat: ChatService = state.chat
     request = openai_translate.to_chat_request(data)
-    call = await chat.admit(caller, data.model, "chat.completions", bool(data.stream))
+    call = await chat.admit(caller, data.model, "chat.completions", bool(data.stream), request)
     if data.stream:
         ref, events = await chat.open_stream(call, request)
         writer = openai_translate.ChunkWriter(call.id, ref.qualified)
@@ -64,7 +64,7 @@ async def messages(data: JSONBody[MessagesRequest], identity: CallerIdentity, st
     caller = require_user(identity)
     chat: ChatService = state.chat
     request = anthropic_translate.to_chat_request(data)
-    call = await chat.admit(caller, data.model, "messages", bool(data.stream))
+    call = await chat.admit(caller, data.model, "messages", bool(data.stream), request)
     if data.stream:
         ref, events = await chat.open_stream(call, request)
         writer = anthropic_translate.EventWriter(call.id, ref.qualified)

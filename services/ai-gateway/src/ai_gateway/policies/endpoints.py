@@ -23,4 +23,6 @@ async def read_policy(identity: CallerIdentity, state: State) -> PolicyRead:
 async def put_policy(data: JSONBody[PolicyUpdate], identity: CallerIdentity, state: State) -> PolicyRead:
     caller = require_admin(identity)
     async with state.pool.acquire() as conn:
-        return await PolicyRepository(conn).put(str(caller.tenant_id), data.allowed_models, data.store_content)
+        policy = await PolicyRepository(conn).put(str(caller.tenant_id), data.allowed_models, data.store_content)
+    state.chat.tenants.forget(str(caller.tenant_id))  # admission's cached policy (chat/tenant_state.py)
+    return policy

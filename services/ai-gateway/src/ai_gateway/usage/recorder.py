@@ -31,6 +31,8 @@ from ai_gateway.usage.starts import StartLog, delete_starts
 
 _log = get_logger("ai.ledger")
 TokensRecorded = Callable[[list[UsageRecord]], Awaitable[None]]
+# Told of every committed batch and of the calls in it that were charged, before any other task runs.
+BatchCommitted = Callable[[list[UsageRecord], list[UsageRecord]], None]
 _writers: weakref.WeakSet[LedgerWriter] = weakref.WeakSet()
 
 
@@ -78,6 +80,7 @@ class LedgerWriter:
         starts: StartLog,
         on_recorded: TokensRecorded,
         *,
+        on_committed: BatchCommitted | None = None,
         max_batch: int = 200,
         max_delay_seconds: float = 0.05,
         max_queued: int = 50_000,
@@ -87,6 +90,7 @@ class LedgerWriter:
         self._pool = pool
         self._starts = starts
         self._on_recorded = on_recorded
+        self._on_committed = on_committed
         self._max_batch = max_batch
         self._max_delay = max_delay_seconds
         self._max_queued = max_queued
@@ -163,6 +167,8 @@ class LedgerWriter:
     async def _done(self, batch: list[UsageRecord], new: list[UsageRecord]) -> None:
         del self._queue[: len(batch)]  # submit() only appends: the batch is still the queue's head
         self._starts.forget([r.id for r in batch])
+        if self._on_committed is not None:
+            self._on_committed(batch, new)
         try:
             await self._on_recorded(new)
         except Exception:

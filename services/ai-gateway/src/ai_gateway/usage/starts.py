@@ -14,9 +14,12 @@ import uuid
 
 import asyncpg
 import msgspec
+from portal_core.logging import get_logger
 from portal_db import Connection
 
 from ai_gateway.settings import SCHEMA
+
+_log = get_logger("ai.starts")
 
 
 class CallStart(msgspec.Struct, kw_only=True):
@@ -86,6 +89,15 @@ class StartLog:
         except BaseException:
             self.live.discard(start.id)  # never sent upstream: nothing to renew (a stray row is swept)
             raise
+
+    async def discard(self, call_id: str) -> None:
+        """A started call was refused after all (rate limited): no provider saw it, so nothing to settle."""
+        self.live.discard(call_id)
+        try:
+            async with self._pool.acquire() as conn:
+                await delete_starts(conn, [call_id])
+        except Exception as error:  # left to the sweeper, which charges its estimate: logged, not hidden
+            _log.warning("a refused call's start row could not be deleted", call_id=call_id, error=repr(error))
 
     def forget(self, call_ids: list[str]) -> None:
         """The calls' ledger rows are written (which deleted their starts)."""
