@@ -129,3 +129,8 @@ def test_rate_needs_a_count_and_a_period() -> None:
         Rate(0, 60)
     with pytest.raises(ValueError, match="count of at least 1"):
         Rate(1, 0)
+
+
+async def test_a_key_appears_once_per_call(limiter: RateLimiter) -> None:
+    with pytest.raises(ValueError, match="each key may appear once"):
+        await limiter.charge(Spend("same", Rate(10, 60), 2), Spend("same", Rate(10, 60), 3))

@@ -173,6 +173,8 @@ class RateLimiter:
     async def _submit(self, mode: int, spends: Sequence[Spend]) -> list[int] | None:
         if not spends:
             raise ValueError("nothing to spend")
+        if len({spend.key for spend in spends}) < len(spends):
+            raise ValueError("each key may appear once per call: add up its costs")
         if self._skip_until and time.monotonic() < self._skip_until:
             _failures.add(1)
             return None

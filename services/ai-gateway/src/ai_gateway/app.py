@@ -10,6 +10,7 @@ from litestar import Litestar
 from portal_core.assertion import AssertionVerifier
 from portal_core.http import add_readiness_check, create_app
 from portal_core.pagination import CursorCodec
+from portal_core.rate_limit import RateLimiter
 from portal_core.redis import create_redis
 from portal_core.settings import load_settings
 from portal_core.telemetry import setup_telemetry
@@ -18,7 +19,7 @@ from portal_events import DEFAULT_TOPOLOGY, Topology, event_service_lifespan
 from ai_gateway.budgets.endpoints import put_budget, read_budget
 from ai_gateway.chat.service import ChatService
 from ai_gateway.compat.endpoints import anthropic_router, openai_router
-from ai_gateway.limits.rate_limit import Limits, RateLimiter
+from ai_gateway.limits.rate_limit import CallLimits, Limits
 from ai_gateway.policies.endpoints import put_policy, read_policy
 from ai_gateway.providers.registry import build_providers
 from ai_gateway.routing.breaker import Breakers
@@ -60,7 +61,7 @@ def chat_lifespan(settings: AiSettings) -> Callable[[Litestar], AbstractAsyncCon
             max_wait=settings.retry_max_wait_seconds,
             backoff=(settings.retry_backoff_initial_seconds, settings.retry_backoff_max_seconds),
         )
-        limiter = RateLimiter(redis, limits, settings.redis_key_prefix)
+        limiter = CallLimits(RateLimiter(redis, key_prefix=f"{settings.redis_key_prefix}limits:"), limits)
         app.state.catalog = catalog
         app.state.usage_cursors = CursorCodec(settings.cursor_secret, "ai.usage")
         chat = app.state.chat = ChatService(

@@ -28,7 +28,7 @@ from ai_gateway.chat.types import (
     Usage,
     approximate_tokens,
 )
-from ai_gateway.limits.rate_limit import RateLimiter
+from ai_gateway.limits.rate_limit import CallLimits
 from ai_gateway.providers.base import ProviderError
 from ai_gateway.routing.catalog import Catalog, ModelRef
 from ai_gateway.routing.dispatcher import Dispatcher, client_error
@@ -61,7 +61,7 @@ class ChatService:
     def __init__(
         self,
         pool: asyncpg.Pool,
-        limiter: RateLimiter,
+        limiter: CallLimits,
         catalog: Catalog,
         dispatcher: Dispatcher,
         prices: dict[str, dict[str, float]],

@@ -1,41 +1,22 @@
-"""Requests and tokens per minute, per tenant and per user, in Redis (fixed one-minute windows).
+"""Requests and tokens per minute, per tenant and per user, on portal_core's shared GCRA limiter.
 
-Requests are counted when admitted; tokens are checked before a call (against what was already used
-this minute) and added after it, when they are known. One round trip each way (a Lua script).
+A call is admitted only if all four rates have room: it spends one request from each request rate,
+and asks (cost 0) whether the token rates are out of debt. Tokens are known only after the call; they
+are then charged to the token rates, which may go into debt and refuse calls until it has drained at
+the configured rate. Rates refill smoothly (GCRA), so there is no minute boundary to game.
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from portal_core.logging import get_logger
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from portal_core.rate_limit import Rate, RateLimiter, Spend
 
 from ai_gateway.chat.errors import RateLimited
 
-_log = get_logger("ai.limits")
-# Below the client's pool size (portal_core.redis: 200), which raises instead of waiting when exhausted.
-_MAX_CONCURRENT_CALLS = 150
-
-# KEYS: request counters then token counters; ARGV: request limits, token limits, ttl.
-# Returns 0 when admitted, else the 1-based index of the limit hit (nothing is counted then).
-_ADMIT = """
-local n = #KEYS / 2
-for i = 1, n do
-  local used = tonumber(redis.call('GET', KEYS[i]) or '0')
-  if used >= tonumber(ARGV[i]) then return i end
-  local tokens = tonumber(redis.call('GET', KEYS[n + i]) or '0')
-  if tokens >= tonumber(ARGV[n + i]) then return n + i end
-end
-for i = 1, n do
-  redis.call('INCR', KEYS[i])
-  redis.call('EXPIRE', KEYS[i], ARGV[2 * n + 1])
-end
-return 0
-"""
+_MINUTE = 60.0
+# Keys start with what they count; a refusal names it.
+_NAMES = {"rq:t": "tenant requests", "rq:u": "user requests", "tk:t": "tenant tokens", "tk:u": "user tokens"}
 
 
 @dataclass(frozen=True)
@@ -46,56 +27,41 @@ class Limits:
     user_tokens: int
 
 
-class RateLimiter:
-    def __init__(self, redis: Redis, limits: Limits, key_prefix: str) -> None:
-        self._redis = redis
-        self._limits = limits
-        self._prefix = key_prefix
-        self._admit = redis.register_script(_ADMIT)
-        self._slots = asyncio.Semaphore(_MAX_CONCURRENT_CALLS)
-
-    def _keys(self, tenant_id: str, user_id: str, window: int) -> list[str]:
-        p = f"{self._prefix}{window}:"
-        return [
-            f"{p}rq:t:{tenant_id}",
-            f"{p}rq:u:{tenant_id}:{user_id}",
-            f"{p}tk:t:{tenant_id}",
-            f"{p}tk:u:{tenant_id}:{user_id}",
-        ]
+class CallLimits:
+    def __init__(self, limiter: RateLimiter, limits: Limits) -> None:
+        self._limiter = limiter
+        self._tenant_requests = Rate(limits.tenant_requests, _MINUTE)
+        self._user_requests = Rate(limits.user_requests, _MINUTE)
+        self._tenant_tokens = Rate(limits.tenant_tokens, _MINUTE)
+        self._user_tokens = Rate(limits.user_tokens, _MINUTE)
 
     async def admit(self, tenant_id: str, user_id: str) -> None:
-        """Count one request, or raise RateLimited (429, Retry-After: the rest of this minute)."""
-        now = time.time()
-        window = int(now // 60)
-        limits = self._limits
-        args = [limits.tenant_requests, limits.user_requests, limits.tenant_tokens, limits.user_tokens, 120]
-        try:
-            async with self._slots:
-                hit = int(await self._admit(keys=self._keys(tenant_id, user_id, window), args=args))
-        except RedisError as exc:
-            # Fail open: a sick Redis must not take the AI API down; budgets in Postgres still hold.
-            _log.warning("rate limit unavailable, admitting", error=repr(exc))
+        """Count one request, or raise RateLimited (429 with Retry-After). Admits when Redis is down."""
+        decision = await self._limiter.acquire(
+            Spend(f"rq:t:{tenant_id}", self._tenant_requests),
+            Spend(f"rq:u:{tenant_id}:{user_id}", self._user_requests),
+            *self._token_spends(tenant_id, user_id, 0),
+        )
+        if decision is None or decision.allowed:  # None: Redis is down; budgets in Postgres still hold
             return
-        if hit:
-            what = ("tenant requests", "user requests", "tenant tokens", "user tokens")[hit - 1]
-            retry_after = max(1, int(60 - now % 60) + 1)
-            raise RateLimited(f"Per-minute limit of {what} reached; retry in {retry_after} s", retry_after=retry_after)
+        assert decision.refused is not None
+        what = _NAMES[decision.refused.key[:4]]
+        retry_after = decision.retry_after_seconds
+        raise RateLimited(f"Per-minute limit of {what} reached; retry in {retry_after} s", retry_after=retry_after)
 
     async def add_tokens(self, used: list[tuple[str, str, int]]) -> None:
-        """Add finished calls' tokens (tenant, user, tokens) to this minute's counters, in one round trip."""
-        totals: dict[str, int] = {}
-        window = int(time.time() // 60)
+        """Charge finished calls' tokens (tenant, user, tokens) to the token rates."""
+        totals: dict[str, Spend] = {}  # one spend per key: a user may have finished several calls
         for tenant_id, user_id, tokens in used:
-            for key in self._keys(tenant_id, user_id, window)[2:]:
-                totals[key] = totals.get(key, 0) + tokens
-        totals = {k: v for k, v in totals.items() if v > 0}
-        if not totals:
-            return
-        try:
-            async with self._slots, self._redis.pipeline(transaction=False) as pipe:
-                for key, tokens in totals.items():
-                    pipe.incrby(key, tokens)
-                    pipe.expire(key, 120)
-                await pipe.execute()
-        except RedisError as exc:
-            _log.warning("token counts not recorded", error=repr(exc), keys=len(totals))
+            for spend in self._token_spends(tenant_id, user_id, tokens):
+                earlier = totals.get(spend.key)
+                totals[spend.key] = replace(spend, cost=spend.cost + (earlier.cost if earlier else 0))
+        spends = [spend for spend in totals.values() if spend.cost > 0]
+        if spends:
+            await self._limiter.charge(*spends)
+
+    def _token_spends(self, tenant_id: str, user_id: str, tokens: int) -> tuple[Spend, Spend]:
+        return (
+            Spend(f"tk:t:{tenant_id}", self._tenant_tokens, tokens),
+            Spend(f"tk:u:{tenant_id}:{user_id}", self._user_tokens, tokens),
+        )
