@@ -161,16 +161,33 @@ class EventConsumer:
 
     async def _run(self) -> None:
         failures = 0
-        while not self._stopping:
-            try:
-                msgs = await self._fetch()
-                if msgs:
-                    await self._process(msgs)
-                failures = 0
-            except Exception as exc:  # NATS away or a bug in a batch: pause, then fetch again (nothing was acked)
-                failures += 1
-                _log.warning("event consumer error", consumer=self._durable, error=repr(exc), attempt=failures)
-                await asyncio.sleep(min(5.0, 0.1 * 2**failures))
+        # The next batch is fetched while this one is applied, so a NATS round trip and the linger never leave
+        # the database idle. Only one fetch is in flight at a time and batches are applied one after another.
+        fetching: asyncio.Task[list[Msg]] | None = None
+        try:
+            while not self._stopping:
+                try:
+                    prefetched, fetching = fetching, None
+                    msgs = await (prefetched or self._fetch())
+                    if msgs and not self._stopping:
+                        fetching = asyncio.create_task(self._fetch())
+                    if msgs:
+                        await self._process(msgs)
+                    failures = 0
+                except Exception as exc:  # NATS away or a bug in a batch: pause, then fetch again (nothing was acked)
+                    failures += 1
+                    _log.warning("event consumer error", consumer=self._durable, error=repr(exc), attempt=failures)
+                    await asyncio.sleep(min(5.0, 0.1 * 2**failures))
+        finally:
+            if fetching is not None:
+                await self._release_prefetched(fetching)
+
+    async def _release_prefetched(self, fetching: asyncio.Task[list[Msg]]) -> None:
+        # Stopping with a batch fetched but not applied: hand it back at once rather than after ack_wait.
+        with contextlib.suppress(Exception):
+            for msg in await fetching:
+                with contextlib.suppress(Exception):
+                    await msg.nak()
 
     async def _prune_inbox_periodically(self) -> None:
         # Its own task, so a large first prune never holds up consuming.
