@@ -13,11 +13,19 @@ import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import botocore.session
 import pytest
-from botocore.config import Config
 from portal_core import test_infra
-from portal_core.test_infra import NATS, POSTGRES, REDIS, S3Access, choose, create_buckets, resolve, s3_access
+from portal_core.test_infra import (
+    NATS,
+    POSTGRES,
+    REDIS,
+    S3Access,
+    choose,
+    create_buckets,
+    resolve,
+    s3_access,
+    s3_client,
+)
 from portal_core.testing import free_port
 
 
@@ -109,14 +117,7 @@ def test_the_container_branch_bucket_creation_works_on_a_real_s3() -> None:
     bucket = f"infra-test-{uuid.uuid4().hex[:10]}"
     create_buckets(access, (bucket,))
     create_buckets(access, (bucket,))
-    client = botocore.session.get_session().create_client(
-        "s3",
-        endpoint_url=access.endpoint,
-        region_name=access.region,
-        aws_access_key_id=access.access_key,
-        aws_secret_access_key=access.secret_key,
-        config=Config(s3={"addressing_style": "path"}),
-    )
+    client = s3_client(access)
     try:
         assert bucket in {b["Name"] for b in client.list_buckets()["Buckets"]}
     finally:

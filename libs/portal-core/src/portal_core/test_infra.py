@@ -169,12 +169,12 @@ def _s3_container() -> dict[str, str]:
     return access.env()
 
 
-def create_buckets(access: S3Access, buckets: tuple[str, ...]) -> None:
-    """Create each bucket that does not exist yet (path-style, as the services address S3)."""
+def s3_client(access: S3Access) -> Any:
+    """A plain (synchronous) botocore S3 client for `access`, path-style as the services address S3."""
     import botocore.session
     from botocore.config import Config
 
-    client = botocore.session.get_session().create_client(
+    return botocore.session.get_session().create_client(
         "s3",
         endpoint_url=access.endpoint,
         region_name=access.region,
@@ -182,6 +182,11 @@ def create_buckets(access: S3Access, buckets: tuple[str, ...]) -> None:
         aws_secret_access_key=access.secret_key,
         config=Config(s3={"addressing_style": "path"}),
     )
+
+
+def create_buckets(access: S3Access, buckets: tuple[str, ...]) -> None:
+    """Create each bucket that does not exist yet."""
+    client = s3_client(access)
     existing = {bucket["Name"] for bucket in client.list_buckets().get("Buckets", [])}
     for bucket in buckets:
         if bucket not in existing:
