@@ -10,6 +10,8 @@
 
 `--consumer process` (the default) runs the consumer in a process of its own, as in production where it is
 another service; `--consumer inline` runs it in the producers' and relay's process (one core for all three).
+Both processes run as a service's processes do: on uvloop (portal_core.server.run_worker), with the
+OpenTelemetry SDK installed, so spans are recorded as in production.
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ import asyncpg
 import msgspec
 from nats.js import JetStreamContext
 from portal_contracts import EventData, event
+from portal_core.server import run_worker
+from portal_core.settings import ServiceSettings, load_settings
+from portal_core.telemetry import setup_telemetry
 from portal_db import Connection, create_pool
 from portal_db.testing import LOCAL_ADMIN_DSN, temporary_database
 from portal_events import (
@@ -231,8 +236,14 @@ class ProcessConsumer:
         return answer.decode().strip()
 
 
+def install_telemetry(service: str) -> None:
+    """The OpenTelemetry SDK as every service installs it (spans recorded, metrics kept; no OTLP endpoint)."""
+    setup_telemetry(service, load_settings(ServiceSettings, {"LOG_LEVEL": "WARNING"}))
+
+
 async def consume(setup: ConsumerSetup) -> None:
     """The consumer process: answers `measure`, `wait N` (the latencies once N were handled) and `stop`."""
+    install_telemetry("events-bench-consumer")
     event(setup.subject, description="benchmark event")(BenchEvent)
     pool = await create_pool(setup.dsn, min_size=2, max_size=4, name="bench-consumer")
     nc = await connect_nats(setup.nats_url, "events-bench-consumer")
@@ -272,6 +283,7 @@ async def wait_committed(pool: asyncpg.Pool, target: int) -> None:
 
 
 async def run(args: argparse.Namespace) -> dict[str, object]:
+    install_telemetry("events-bench")
     async with temporary_database(LOCAL_ADMIN_DSN, prefix="portal_events_bench") as dsn:
         pool = await create_pool(dsn, min_size=4, max_size=12, name="bench")
         nc = await connect_nats(args.nats_url, "events-bench")
@@ -359,9 +371,9 @@ def main() -> None:
     parser.add_argument("--latency-rate", type=float, default=1000.0)
     parser.add_argument("--latency-seconds", type=float, default=10.0)
     if sys.argv[1:2] == ["consume"]:
-        asyncio.run(consume(ConsumerSetup(**json.loads(sys.argv[2]))))
+        run_worker(consume(ConsumerSetup(**json.loads(sys.argv[2]))))
         return
-    summary = asyncio.run(run(parser.parse_args()))
+    summary = run_worker(run(parser.parse_args()))
     print(json.dumps(summary, indent=2))
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+
+from portal_core.server import run_worker
 
 from portal_db.migrations import DEFAULT_TABLE, MigrationError, MigrationSet, migrate_url
 
@@ -39,7 +40,7 @@ def main(argv: Sequence[str] | None = None, *, library_sets: Sequence[MigrationS
     database_url = args.database_url or os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
     sets = [*library_sets, MigrationSet(args.dir, DEFAULT_TABLE)]
     try:
-        applied = asyncio.run(_run(database_url, args.schema, sets))
+        applied = run_worker(_run(database_url, args.schema, sets))
     except MigrationError as exc:
         print(f"portal-migrate: refused: {exc}", file=sys.stderr)
         return 1

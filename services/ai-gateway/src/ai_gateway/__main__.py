@@ -5,10 +5,9 @@ few seconds; the command is for operators and tests)."""
 
 from __future__ import annotations
 
-import asyncio
 import sys
 
-from portal_core.server import serve
+from portal_core.server import run_worker, serve
 from portal_core.settings import load_settings
 from portal_db import create_pool
 from portal_db.cli import main as migrate
@@ -27,7 +26,7 @@ def main() -> None:
         sys.exit(f"usage: python -m ai_gateway [serve|migrate|sweep] (got {command!r})")
     settings = load_settings(AiSettings)
     if command == "sweep":
-        print(f"settled {asyncio.run(sweep(settings))} interrupted calls")
+        print(f"settled {run_worker(sweep(settings))} interrupted calls")
         return
     serve("ai_gateway.app:create", host=settings.host, port=settings.port)
 

@@ -7,6 +7,7 @@ import asyncio
 import sys
 
 import msgspec
+from portal_core.server import run_worker
 from portal_core.settings import load_settings
 from portal_db import create_pool
 
@@ -46,7 +47,7 @@ def verify(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m audit verify", description="Verify every tenant's chain")
     parser.add_argument("--tenant", help="only this tenant ('' is the chain of events without a tenant)")
     args = parser.parse_args(argv)
-    return asyncio.run(_verify(load_settings(AuditSettings), args.tenant))
+    return run_worker(_verify(load_settings(AuditSettings), args.tenant))
 
 
 def retention(argv: list[str]) -> int:
@@ -54,7 +55,7 @@ def retention(argv: list[str]) -> int:
     parser.add_argument("--every", type=float, help="repeat every N seconds (default: run once, e.g. from a CronJob)")
     args = parser.parse_args(argv)
     settings = load_settings(AuditSettings)
-    return asyncio.run(_retention(settings, args.every or None))
+    return run_worker(_retention(settings, args.every or None))
 
 
 if __name__ == "__main__":

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 
-from portal_core.server import serve
+from portal_core.server import run_worker, serve
 from portal_core.settings import load_settings
 from portal_db.cli import main as migrate
 from portal_events import EVENT_MIGRATIONS
@@ -43,7 +42,7 @@ def main() -> None:
         from portal_core.telemetry import setup_telemetry
 
         setup_telemetry("storage-housekeeping", settings)
-        asyncio.run(_housekeeping(settings, once="--once" in sys.argv[2:]))
+        run_worker(_housekeeping(settings, once="--once" in sys.argv[2:]))
         return
     if command != "serve":
         sys.exit(f"usage: python -m storage [serve|migrate|housekeeping [--once]], not {command!r}")

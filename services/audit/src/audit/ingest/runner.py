@@ -14,6 +14,7 @@ import signal
 import asyncpg
 from nats.js import JetStreamContext
 from portal_core.logging import get_logger
+from portal_core.server import run_worker
 from portal_core.settings import load_settings
 from portal_core.telemetry import setup_telemetry
 from portal_db import create_pool
@@ -123,6 +124,6 @@ def run() -> None:
     settings = load_settings(AuditSettings)
     telemetry = setup_telemetry("audit-ingest", settings)
     try:
-        asyncio.run(ingest(settings))
+        run_worker(ingest(settings))
     finally:
         telemetry.shutdown()
