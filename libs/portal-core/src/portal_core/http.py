@@ -75,8 +75,9 @@ def _on_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> R
 _UNSTORABLE_TEXT_SQLSTATES = frozenset({"22021", "22P05"})
 
 
-def _refuse_nul_in_query(request: Request[Any, Any, Any]) -> None:
+async def _refuse_nul_in_query(request: Request[Any, Any, Any]) -> None:
     # Checked before the handler, so a streamed answer (an export) never starts on input it cannot use.
+    # `async` though it never awaits: litestar runs a sync hook in a worker thread, a thread hop per request.
     if b"%00" in request.scope.get("query_string", b""):
         raise BadRequest("A query parameter contains a NUL character", code="invalid_text")
 

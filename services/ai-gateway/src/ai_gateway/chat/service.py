@@ -84,6 +84,7 @@ class ChatService:
 
     async def drain(self) -> None:
         """Record the calls still queued (on shutdown, before the pool closes)."""
+        await self._starts.close()
         await self._keeper.close()
         await self._ledger.close()
 

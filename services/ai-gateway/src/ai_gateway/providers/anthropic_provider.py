@@ -39,11 +39,13 @@ class AnthropicProvider:
     def __init__(
         self, api_key: str, base_url: str | None, timeout: float, connect_timeout: float, default_max_tokens: int
     ) -> None:
-        self._client = anthropic.AsyncAnthropic(
+        timeouts = anthropic.Timeout(timeout, connect=connect_timeout)
+        self._client = anthropic.AsyncAnthropic(  # the SDK's aiohttp transport, as for OpenAI (openai_provider.py)
             api_key=api_key,
             base_url=base_url,
             max_retries=0,
-            timeout=anthropic.Timeout(timeout, connect=connect_timeout),
+            timeout=timeouts,
+            http_client=anthropic.DefaultAioHttpClient(timeout=timeouts),
         )
         self._default_max_tokens = default_max_tokens
 

@@ -90,9 +90,15 @@ class OpenAIProvider:
     name = "openai"
 
     def __init__(self, api_key: str, base_url: str | None, timeout: float, connect_timeout: float) -> None:
-        # Retries are ours (tenacity, with fallbacks and a breaker), so the SDK must not retry too.
+        # Retries are ours (tenacity, with fallbacks and a breaker), so the SDK must not retry too. The transport
+        # is the SDK's own aiohttp one (`openai[aiohttp]`): httpx's pool costs more CPU per call here.
+        timeouts = openai.Timeout(timeout, connect=connect_timeout)
         self._client = openai.AsyncOpenAI(
-            api_key=api_key, base_url=base_url, max_retries=0, timeout=openai.Timeout(timeout, connect=connect_timeout)
+            api_key=api_key,
+            base_url=base_url,
+            max_retries=0,
+            timeout=timeouts,
+            http_client=openai.DefaultAioHttpClient(timeout=timeouts),
         )
 
     async def aclose(self) -> None:

@@ -4,7 +4,10 @@ A crashed process cannot record its calls at the end, so each call leaves a row 
 the row is deleted in the transaction that writes the call's ledger row (`recorder.record_on`), and the
 sweeper settles rows nobody renewed for longer than the call timeout. Starts are group-committed: the
 calls that arrive while one INSERT is in flight are written together by the next one, so a burst costs a
-few round trips, not one per call, and a lone call costs exactly one.
+few round trips, not one per call, and a lone call costs exactly one. The writer keeps its connection for
+`linger_seconds` after its last write, so steady traffic does not pay a pool acquire, release and
+connection reset (one more statement) per call; the guarantee is unchanged: every start is committed
+before its caller goes on.
 """
 
 from __future__ import annotations
@@ -70,10 +73,13 @@ async def delete_starts(conn: Connection, call_ids: list[str]) -> None:
 class StartLog:
     """Writes call starts in group commits and knows which calls of this process are still unrecorded."""
 
-    def __init__(self, pool: asyncpg.Pool, *, max_batch: int = 500) -> None:
+    def __init__(self, pool: asyncpg.Pool, *, max_batch: int = 500, linger_seconds: float = 0.5) -> None:
         self._pool = pool
         self._max_batch = max_batch
+        self._linger_seconds = linger_seconds
         self._pending: list[tuple[CallStart, asyncio.Future[None]]] = []
+        self._arrived = asyncio.Event()  # a start was queued: wakes a writer lingering on its connection
+        self._closing = False
         self._writer: asyncio.Task[None] | None = None
         self.live: set[str] = set()  # started here, ledger row not written yet: renewed by the heartbeat
 
@@ -81,6 +87,7 @@ class StartLog:
         """Return once the start is committed; raises what the database raised."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append((start, future))
+        self._arrived.set()
         self.live.add(start.id)
         if self._writer is None or self._writer.done():
             self._writer = asyncio.get_running_loop().create_task(self._write_pending())
@@ -89,6 +96,13 @@ class StartLog:
         except BaseException:
             self.live.discard(start.id)  # never sent upstream: nothing to renew (a stray row is swept)
             raise
+
+    async def close(self) -> None:
+        """Let a writer lingering on its connection go now (on shutdown, before the pool closes)."""
+        self._closing = True
+        self._arrived.set()
+        if self._writer is not None:
+            await asyncio.gather(self._writer, return_exceptions=True)
 
     async def discard(self, call_id: str) -> None:
         """A started call was refused after all (rate limited): no provider saw it, so nothing to settle."""
@@ -121,20 +135,32 @@ class StartLog:
                 self._pending = []
 
     async def _write_on_one_connection(self) -> None:
-        abandoned: list[str] = []
         async with self._pool.acquire() as conn:
-            while self._pending:
-                batch, self._pending = self._pending[: self._max_batch], self._pending[self._max_batch :]
+            while True:
+                abandoned: list[str] = []
+                while self._pending:
+                    batch, self._pending = self._pending[: self._max_batch], self._pending[self._max_batch :]
+                    try:
+                        await insert_starts(conn, [start for start, _ in batch])
+                    except Exception as error:
+                        _settle(batch, error)
+                        raise
+                    abandoned += [start.id for start, future in batch if future.cancelled()]
+                    _settle(batch, None)
+                if abandoned:  # callers gone before their provider was called: no call to settle
+                    await delete_starts(conn, abandoned)
+                if self._pending:
+                    continue
+                if self._closing:
+                    return
+                # Keep the connection while calls keep coming; a start queued after the timeout (while the
+                # connection is being released) is picked up by `_write_pending`'s loop.
+                self._arrived.clear()
                 try:
-                    await insert_starts(conn, [start for start, _ in batch])
-                except Exception as error:
-                    _settle(batch, error)
-                    raise
-                # Answered before the connection goes back to the pool: its reset is not the callers' wait.
-                abandoned += [start.id for start, future in batch if future.cancelled()]
-                _settle(batch, None)
-            if abandoned:  # callers gone before their provider was called: no call to settle
-                await delete_starts(conn, abandoned)
+                    async with asyncio.timeout(self._linger_seconds):
+                        await self._arrived.wait()
+                except TimeoutError:
+                    return
 
 
 def _settle(batch: list[tuple[CallStart, asyncio.Future[None]]], error: Exception | None) -> None:
