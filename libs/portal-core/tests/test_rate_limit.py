@@ -10,7 +10,7 @@ import pytest
 from portal_core.rate_limit import Rate, RateLimiter, Spend
 from portal_core.redis import create_redis
 from portal_core.test_infra import redis_address
-from portal_core.testing import free_port, install_test_telemetry
+from portal_core.testing import install_test_telemetry, refusing_port
 from redis.asyncio import Redis
 
 pytestmark = pytest.mark.integration
@@ -100,14 +100,15 @@ async def test_many_checks_split_into_bounded_calls(limiter: RateLimiter) -> Non
 
 async def test_redis_down_lets_checks_through_and_cools_down() -> None:
     telemetry = install_test_telemetry()
-    dead = create_redis("127.0.0.1", free_port(), timeout_seconds=0.2)
-    limiter = RateLimiter(dead, key_prefix="rl-test-dead:")
     failures_before = telemetry.metric_total("rate_limit.redis_failures")
-    try:
-        results = await asyncio.gather(*(limiter.acquire(Spend("k", Rate(1, 60))) for _ in range(5)))
-        later = await limiter.acquire(Spend("k", Rate(1, 60)))  # within the cool-down: Redis is not asked
-    finally:
-        await dead.aclose()
+    with refusing_port() as port:
+        dead = create_redis("127.0.0.1", port, timeout_seconds=0.2)
+        limiter = RateLimiter(dead, key_prefix="rl-test-dead:")
+        try:
+            results = await asyncio.gather(*(limiter.acquire(Spend("k", Rate(1, 60))) for _ in range(5)))
+            later = await limiter.acquire(Spend("k", Rate(1, 60)))  # within the cool-down: Redis is not asked
+        finally:
+            await dead.aclose()
     assert results == [None] * 5
     assert later is None
     assert telemetry.metric_total("rate_limit.redis_failures") == failures_before + 6

@@ -26,7 +26,7 @@ from portal_core.test_infra import (
     s3_access,
     s3_client,
 )
-from portal_core.testing import free_port
+from portal_core.testing import refusing_port
 
 
 def never_probed() -> bool:
@@ -104,8 +104,9 @@ def fake_engine() -> Iterator[str]:
 
 
 def test_the_probe_answers_whether_an_engine_answers(monkeypatch: pytest.MonkeyPatch, fake_engine: str) -> None:
-    monkeypatch.setenv("DOCKER_HOST", f"tcp://127.0.0.1:{free_port()}")  # nothing listens there
-    assert test_infra.docker_engine_answers() is False
+    with refusing_port() as port:
+        monkeypatch.setenv("DOCKER_HOST", f"tcp://127.0.0.1:{port}")
+        assert test_infra.docker_engine_answers() is False
     monkeypatch.setenv("DOCKER_HOST", fake_engine)
     assert test_infra.docker_engine_answers() is True
 

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 from ai_support import Caller, usage_rows
-from portal_core.testing import free_port
+from portal_core.testing import refusing_port
 
 CHAT = "/api/ai/v1/chat/completions"
 
@@ -151,12 +151,16 @@ async def test_a_stream_broken_mid_way_ends_with_an_error_event(
 
 @pytest.fixture(scope="module")
 def unreachable_providers(make_service: Any) -> Any:
-    dead = f"http://127.0.0.1:{free_port()}"  # bound then released: nothing listens there
     fallbacks = {"gemini/g": ["openai/gpt-4o"], "anthropic/a": ["openai/gpt-4o"]}
-    with make_service(
-        ANTHROPIC_BASE_URL=dead, GEMINI_BASE_URL=f"{dead}/", MODEL_FALLBACKS=json.dumps(fallbacks), RETRY_ATTEMPTS="2"
-    ) as server:
-        yield server.url
+    with refusing_port() as port:
+        dead = f"http://127.0.0.1:{port}"
+        with make_service(
+            ANTHROPIC_BASE_URL=dead,
+            GEMINI_BASE_URL=f"{dead}/",
+            MODEL_FALLBACKS=json.dumps(fallbacks),
+            RETRY_ATTEMPTS="2",
+        ) as server:
+            yield server.url
 
 
 @pytest.mark.parametrize("model", ["gemini/g", "anthropic/a"])

@@ -17,7 +17,7 @@ from gateway.settings import GatewaySettings
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from portal_core.settings import load_settings
 from portal_core.test_infra import redis_address, redis_env
-from portal_core.testing import ThreadServer, free_port, install_test_telemetry
+from portal_core.testing import ThreadServer, install_test_telemetry, refusing_port
 
 KEY_PREFIX = f"test:gateway:{uuid.uuid4().hex}:"
 TELEMETRY = install_test_telemetry()
@@ -147,8 +147,9 @@ def upstream() -> Iterator[Upstream]:
 
 
 @pytest.fixture(scope="session")
-def refused_url() -> str:
-    return f"http://127.0.0.1:{free_port()}"  # bound then released: nothing listens there
+def refused_url() -> Iterator[str]:
+    with refusing_port() as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 def gateway_env(upstream: Upstream, refused_url: str, **overrides: str) -> dict[str, str]:

@@ -44,17 +44,16 @@ def test_without_identity_the_gateway_fails_closed() -> None:
     from gateway.settings import GatewaySettings
     from identity_support import GATEWAY_PREFIX
     from portal_core.settings import load_settings
-    from portal_core.testing import ThreadServer, free_port
+    from portal_core.testing import ThreadServer, refusing_port
 
-    dead = f"http://127.0.0.1:{free_port()}"
-    settings = load_settings(
-        GatewaySettings,
-        {"ENVIRONMENT": "test", "UPSTREAM_IDENTITY_URL": dead, "REDIS_KEY_PREFIX": GATEWAY_PREFIX, **redis_env()},
-    )
-    with ThreadServer(create_app(settings)) as gateway, httpx.Client(base_url=gateway.url) as client:
-        protected = client.get("/api/identity/v1/users/me", headers={"authorization": "Bearer some-token"})
-        assert protected.status_code == 503
-        assert protected.json()["code"] == "identity_unavailable"
-        assert client.get("/api/identity/v1/users/me").status_code == 401  # no credentials: no lookup needed
-        public = client.post("/api/identity/v1/login", json={}, headers={"authorization": "Bearer some-token"})
-        assert public.status_code == 502  # went on anonymous to the (dead) upstream, not refused as 401/503
+    with refusing_port() as port:
+        env = {"ENVIRONMENT": "test", "UPSTREAM_IDENTITY_URL": f"http://127.0.0.1:{port}", **redis_env()}
+        settings = load_settings(GatewaySettings, {**env, "REDIS_KEY_PREFIX": GATEWAY_PREFIX})
+        with ThreadServer(create_app(settings)) as gateway, httpx.Client(base_url=gateway.url) as client:
+            protected = client.get("/api/identity/v1/users/me", headers={"authorization": "Bearer some-token"})
+            anonymous = client.get("/api/identity/v1/users/me")  # no credentials: no lookup needed
+            public = client.post("/api/identity/v1/login", json={}, headers={"authorization": "Bearer some-token"})
+    assert protected.status_code == 503
+    assert protected.json()["code"] == "identity_unavailable"
+    assert anonymous.status_code == 401
+    assert public.status_code == 502  # went on anonymous to the (dead) upstream, not refused as 401/503

@@ -5,14 +5,19 @@ from __future__ import annotations
 import msgspec
 from litestar.testing import AsyncTestClient
 from portal_core.assertion import Identity
-from portal_core.testing import free_port
+from portal_core.testing import refusing_port
 from storage.app import build
 from storage.settings import StorageSettings
 from storage_support import SIGNER, Caller
 
 
 async def test_an_unreachable_store_is_a_502_not_a_crash(settings: StorageSettings) -> None:
-    dead = msgspec.structs.replace(settings, storage_endpoint=f"http://127.0.0.1:{free_port()}")
+    with refusing_port() as port:
+        dead = msgspec.structs.replace(settings, storage_endpoint=f"http://127.0.0.1:{port}")
+        await _check_store_down(dead)
+
+
+async def _check_store_down(dead: StorageSettings) -> None:
     async with AsyncTestClient(app=build(dead)) as client:
         caller = Caller(client, Identity(tenant_id="store-down", user_id="u"), SIGNER)
         body = {"path": "x.bin", "size": 10 * 1024 * 1024, "content_type": "application/octet-stream",

@@ -6,6 +6,7 @@ whichever came first. Every conftest calls `install_test_telemetry()` and reads 
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -67,6 +68,16 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def refusing_port() -> Iterator[int]:
+    """A loopback port that refuses connections while the block runs: bound, so no other process (nor an
+    outgoing connection's ephemeral port) can take it, but not listening. A port from `free_port()` is
+    released at once, and a server started meanwhile could answer on it."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield int(sock.getsockname()[1])
 
 
 class ThreadServer:
