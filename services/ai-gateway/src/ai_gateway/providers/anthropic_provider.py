@@ -22,6 +22,7 @@ from ai_gateway.chat.types import (
     Usage,
 )
 from ai_gateway.providers.base import ProviderError, retry_after_seconds
+from ai_gateway.providers.turns import alternating_turns
 
 _FINISH: dict[str | None, FinishReason] = {
     "end_turn": "stop",
@@ -104,7 +105,9 @@ class AnthropicProvider:
         params: dict[str, Any] = {
             "model": request.model,
             "max_tokens": request.max_tokens or self._default_max_tokens,
-            "messages": _messages(request.messages),
+            "messages": alternating_turns(
+                request.messages, assistant_role="assistant", items_key="content", items_of=_blocks
+            ),
         }
         if request.system:
             params["system"] = request.system
@@ -134,19 +137,6 @@ def _tool_choice(request: ChatRequest) -> dict[str, Any] | None:
         out["name"] = choice.name
     if request.parallel_tool_calls is False and mode != "none":
         out["disable_parallel_tool_use"] = True
-    return out
-
-
-def _messages(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
-    """Anthropic wants user/assistant turns alternating: tool results ride in user turns, merged."""
-    out: list[dict[str, Any]] = []
-    for message in messages:
-        role = "assistant" if message.role == "assistant" else "user"
-        blocks = _blocks(message)
-        if out and out[-1]["role"] == role:
-            out[-1]["content"].extend(blocks)
-        else:
-            out.append({"role": role, "content": blocks})
     return out
 
 

@@ -24,6 +24,7 @@ from ai_gateway.chat.types import (
     Usage,
 )
 from ai_gateway.providers.base import ProviderError, retry_after_seconds
+from ai_gateway.providers.turns import alternating_turns
 
 _FINISH: dict[str, FinishReason] = {
     "STOP": "stop",
@@ -137,15 +138,7 @@ def _config(request: ChatRequest) -> Any:  # a GenerateContentConfigDict
 
 def _contents(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
     """Gemini roles are user/model; function responses ride in user turns, merged like Anthropic's."""
-    out: list[dict[str, Any]] = []
-    for message in messages:
-        role = "model" if message.role == "assistant" else "user"
-        parts = _parts(message)
-        if out and out[-1]["role"] == role:
-            out[-1]["parts"].extend(parts)
-        else:
-            out.append({"role": role, "parts": parts})
-    return out
+    return alternating_turns(messages, assistant_role="model", items_key="parts", items_of=_parts)
 
 
 def _parts(message: Message) -> list[dict[str, Any]]:
