@@ -63,12 +63,14 @@ async def test_charges_of_other_instances_are_seen_after_the_ttl(
 
 
 async def test_policy_and_budget_changes_made_here_apply_at_once(
-    make_service: Callable[..., ThreadServer], caller: Caller
+    make_service: Callable[..., ThreadServer], caller: Caller, db: Any
 ) -> None:
     admin = caller.colleague("admin")
     with make_service(TENANT_STATE_TTL_SECONDS="60") as server:
         async with httpx.AsyncClient(base_url=server.url, headers=caller.headers, timeout=30) as client:
             assert (await client.post(CHAT, json=BODY)).status_code == 200  # no policy, no budget: cached
+            # Its charge lands before the budget below exists: a charge committed after would count against it.
+            assert len(await usage_rows(db, caller.tenant_id, wait_for=1)) == 1
             async with httpx.AsyncClient(base_url=server.url, headers=admin.headers) as admins:
                 put = await admins.put("/api/ai/v1/policy", json={"allowed_models": ["openai/gpt-4o-mini"]})
                 assert put.status_code == 200, put.text
