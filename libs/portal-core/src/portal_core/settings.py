@@ -137,3 +137,5 @@ class ServiceSettings(BaseSettings, kw_only=True, frozen=True):
     cursor_secret: Secret = Secret("portal-dev-cursor-secret")
     host: str = "127.0.0.1"
     port: int = 8000
+    # Which server runs the app (portal_core.server.serve): granian unless a service measured otherwise.
+    asgi_server: Literal["granian", "uvicorn"] = "granian"

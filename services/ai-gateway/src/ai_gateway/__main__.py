@@ -28,7 +28,7 @@ def main() -> None:
     if command == "sweep":
         print(f"settled {run_worker(sweep(settings))} interrupted calls")
         return
-    serve("ai_gateway.app:create", host=settings.host, port=settings.port)
+    serve("ai_gateway.app:create", host=settings.host, port=settings.port, server=settings.asgi_server)
 
 
 async def sweep(settings: AiSettings) -> int:

@@ -30,7 +30,7 @@ def main() -> None:
     if command != "serve":
         sys.exit(f"unknown command {command!r}: serve, migrate, ingest, verify or retention")
     settings = load_settings(AuditSettings)
-    serve("audit.app:create", host=settings.host, port=settings.port)
+    serve("audit.app:create", host=settings.host, port=settings.port, server=settings.asgi_server)
 
 
 if __name__ == "__main__":

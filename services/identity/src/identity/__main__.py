@@ -20,7 +20,7 @@ def main() -> None:
     if command != "serve":
         sys.exit(f"usage: python -m identity [serve|migrate], not {command!r}")
     settings = load_settings(IdentitySettings)
-    serve("identity.app:create", host=settings.host, port=settings.port)
+    serve("identity.app:create", host=settings.host, port=settings.port, server=settings.asgi_server)
 
 
 if __name__ == "__main__":

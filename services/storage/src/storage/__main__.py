@@ -46,7 +46,7 @@ def main() -> None:
         return
     if command != "serve":
         sys.exit(f"usage: python -m storage [serve|migrate|housekeeping [--once]], not {command!r}")
-    serve("storage.app:create", host=settings.host, port=settings.port)
+    serve("storage.app:create", host=settings.host, port=settings.port, server=settings.asgi_server)
 
 
 if __name__ == "__main__":
