@@ -70,9 +70,11 @@ async def count_applied(pool: asyncpg.Pool, schema: str) -> int:
     return count
 
 
-async def test_next_batch_is_fetched_during_apply_but_acked_only_after_its_commit(
+async def start_with_second_batch_prefetched(
     pool: asyncpg.Pool, js: JetStreamContext, schema: str, topic: Topic
-) -> None:
+) -> tuple[EventConsumer, Callable[[], asyncio.Future[tuple[int, int]]], asyncio.Event]:
+    """A consumer holding the first event in its handler (until the returned gate is set) and the second
+    fetched: both delivered, neither acked."""
     entered, gate = asyncio.Event(), asyncio.Event()
     consumer = make_consumer(pool, js, schema, topic, gated_handler(schema, entered, gate))
     state = consumer_state(js, topic)
@@ -86,6 +88,18 @@ async def test_next_batch_is_fetched_during_apply_but_acked_only_after_its_commi
             return (await state())[0] == 2
 
         await wait_until(both_delivered, what="the second batch fetched while the first is applied")
+    except BaseException:
+        gate.set()
+        await consumer.stop()
+        raise
+    return consumer, state, gate
+
+
+async def test_next_batch_is_fetched_during_apply_but_acked_only_after_its_commit(
+    pool: asyncpg.Pool, js: JetStreamContext, schema: str, topic: Topic
+) -> None:
+    consumer, state, gate = await start_with_second_batch_prefetched(pool, js, schema, topic)
+    try:
         assert await state() == (2, 0)  # nothing acked while the first transaction is open
         assert await count_applied(pool, schema) == 0
 
@@ -104,18 +118,7 @@ async def test_next_batch_is_fetched_during_apply_but_acked_only_after_its_commi
 async def test_a_prefetched_batch_is_handed_back_when_the_consumer_stops(
     pool: asyncpg.Pool, js: JetStreamContext, schema: str, topic: Topic
 ) -> None:
-    entered, gate = asyncio.Event(), asyncio.Event()
-    first = make_consumer(pool, js, schema, topic, gated_handler(schema, entered, gate))
-    state = consumer_state(js, topic)
-    await send(js, topic, "first")
-    await send(js, topic, "second")
-    await first.start()
-    await asyncio.wait_for(entered.wait(), 10)
-
-    async def both_delivered() -> bool:
-        return (await state())[0] == 2
-
-    await wait_until(both_delivered, what="the second batch prefetched")
+    first, _, gate = await start_with_second_batch_prefetched(pool, js, schema, topic)
     stopping = asyncio.create_task(first.stop())
     await asyncio.sleep(0.1)
     gate.set()  # the batch in flight finishes and commits; the prefetched one is not applied
