@@ -15,8 +15,8 @@ from portal_core.rate_limit import Rate, RateLimiter, Spend
 from ai_gateway.chat.errors import RateLimited
 
 _MINUTE = 60.0
-# Keys start with what they count; a refusal names it.
-_NAMES = {"rq:t": "tenant requests", "rq:u": "user requests", "tk:t": "tenant tokens", "tk:u": "user tokens"}
+# What each of admit()'s spends counts, in their order: a refusal names it.
+_NAMES = ("tenant requests", "user requests", "tenant tokens", "user tokens")
 
 
 @dataclass(frozen=True)
@@ -37,15 +37,16 @@ class CallLimits:
 
     async def admit(self, tenant_id: str, user_id: str) -> None:
         """Count one request, or raise RateLimited (429 with Retry-After). Admits when Redis is down."""
-        decision = await self._limiter.acquire(
+        spends = (
             Spend(f"rq:t:{tenant_id}", self._tenant_requests),
             Spend(f"rq:u:{tenant_id}:{user_id}", self._user_requests),
             *self._token_spends(tenant_id, user_id, 0),
         )
+        decision = await self._limiter.acquire(*spends)
         if decision is None or decision.allowed:  # None: Redis is down; budgets in Postgres still hold
             return
         assert decision.refused is not None
-        what = _NAMES[decision.refused.key[:4]]
+        what = _NAMES[spends.index(decision.refused)]
         retry_after = decision.retry_after_seconds
         raise RateLimited(f"Per-minute limit of {what} reached; retry in {retry_after} s", retry_after=retry_after)
 
