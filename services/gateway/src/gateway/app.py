@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
 from portal_core.assertion import IDENTITY_HEADER, AssertionSigner, Identity
 from portal_core.errors import (
     BadRequest,
@@ -35,12 +34,13 @@ from gateway.admin import ADMIN_PATHS, AdminRoutes
 from gateway.cors import CorsPolicy
 from gateway.headers import ClientAddressResolver, upstream_request_headers
 from gateway.identity import AnonymousResolver, AssertionCache, IdentityResolver
-from gateway.proxy import HttpProxy, content_length, create_upstream_session
+from gateway.proxy import HttpProxy, content_length
 from gateway.public_routes import PublicRoutes
 from gateway.responses import RawHeaders, Receive, Scope, Send, send_empty, send_problem
 from gateway.routing import Routes, Target
 from gateway.sessions import SessionResolver
 from gateway.settings import GatewaySettings
+from gateway.upstream import UpstreamPool
 from gateway.websocket_proxy import WebSocketProxy
 
 SERVICE = "gateway"
@@ -54,7 +54,7 @@ class GatewayState:
 
     telemetry: Telemetry
     redis: Redis
-    session: aiohttp.ClientSession
+    upstreams: UpstreamPool  # every HTTP call the gateway makes: relayed requests and session lookups
     routes: Routes
     admin: AdminRoutes
     cors: CorsPolicy
@@ -120,8 +120,7 @@ class Gateway:
                 raise BadRequest("Content-Length is not a number") from None
             if declared is not None and declared > self.settings.max_body_bytes:
                 raise PayloadTooLarge(f"The request body exceeds {self.settings.max_body_bytes} bytes")
-            url = target.base_url + _path_and_query(scope)
-            status = await state.http.forward(scope, receive, send, url, headers, extra)
+            status = await state.http.forward(scope, receive, send, target.origin, _target(scope), headers, extra)
             if status in DENIED:  # a service refused the caller: the tenant's audit log shows who tried
                 self.access_reports.report(scope, status, "denied_by_service", identity)
         except PortalError as error:
@@ -157,7 +156,7 @@ class Gateway:
             if state is None:
                 raise ServiceUnavailable("The gateway is starting", code="starting")
             target, headers, _ = await self._admit(scope, state, [])
-            url = "ws" + target.base_url.removeprefix("http") + _path_and_query(scope)
+            url = "ws" + target.base_url.removeprefix("http") + _target(scope).decode("latin-1")
             await state.websocket.forward(scope, receive, send, url, headers)
         except PortalError as error:
             await _reject_websocket(scope, send, error)
@@ -184,7 +183,9 @@ class Gateway:
         telemetry = setup_telemetry(SERVICE, settings)
         # A short Redis timeout: the rate limit sits on every request and fails open (see RateLimiter).
         redis = create_redis(settings.redis_host, settings.redis_port, settings.redis_password, timeout_seconds=0.5)
-        session = create_upstream_session(settings.upstream_timeout_seconds)
+        upstreams = UpstreamPool(
+            connect_timeout=min(settings.upstream_timeout_seconds, 5.0), read_timeout=settings.upstream_timeout_seconds
+        )
         routes = Routes(settings.upstream_urls())
         signer = AssertionSigner(
             settings.identity_assertion_private_jwk.reveal(), ttl_seconds=settings.identity_assertion_ttl_seconds
@@ -193,7 +194,7 @@ class Gateway:
         state = GatewayState(
             telemetry=telemetry,
             redis=redis,
-            session=session,
+            upstreams=upstreams,
             routes=routes,
             admin=AdminRoutes(redis, routes.services),
             cors=CorsPolicy(settings.cors_origin_list()),
@@ -201,11 +202,11 @@ class Gateway:
             limiter=RateLimiter(redis, key_prefix=f"{settings.redis_key_prefix}rl:"),
             client_rate=Rate(settings.rate_limit_requests, settings.rate_limit_window_seconds),
             assertions=assertions,
-            http=HttpProxy(session, settings.max_body_bytes),
+            http=HttpProxy(upstreams, settings.max_body_bytes),
             websocket=WebSocketProxy(
                 max_message_bytes=settings.max_body_bytes, open_timeout_seconds=settings.upstream_timeout_seconds
             ),
-            resolver=self._resolver or _session_resolver(settings, session, assertions),
+            resolver=self._resolver or _session_resolver(settings, upstreams, assertions),
         )
         _log.info("gateway started", services=routes.services, settings=redacted(settings))
         return state
@@ -216,7 +217,7 @@ class Gateway:
             return
         state.admin.shutting_down = True
         await self.access_reports.stop()
-        await state.session.close()
+        await state.upstreams.close()
         await state.redis.aclose()
         # Flush, not shut down: the providers are process-wide and outlive one app (tests build several).
         state.telemetry.tracer_provider.force_flush()
@@ -225,7 +226,7 @@ class Gateway:
 
 
 def _session_resolver(
-    settings: GatewaySettings, session: aiohttp.ClientSession, assertions: AssertionCache
+    settings: GatewaySettings, upstreams: UpstreamPool, assertions: AssertionCache
 ) -> IdentityResolver:
     if not settings.sessions_enabled():
         if settings.environment == "production" and settings.session_auth == "auto":
@@ -233,7 +234,7 @@ def _session_resolver(
             raise RuntimeError("production: set UPSTREAM_IDENTITY_URL, or SESSION_AUTH=off to run without sessions")
         return AnonymousResolver()
     return SessionResolver(
-        session,
+        upstreams,
         settings.upstream_urls()["identity"],
         assertions,
         PublicRoutes(settings.public_routes),
@@ -243,12 +244,13 @@ def _session_resolver(
     )
 
 
-def _path_and_query(scope: Scope) -> str:
-    # The raw path keeps the client's percent-encoding: services get exactly what was asked for.
-    raw: bytes | None = scope.get("raw_path")
-    path = raw.decode("latin-1") if raw else scope["path"]
+def _target(scope: Scope) -> bytes:
+    """The request target (path and query) as the client sent it: services get exactly what was asked for."""
+    path: bytes | None = scope.get("raw_path")
+    if not path:
+        path = scope["path"].encode("utf-8")
     query: bytes = scope.get("query_string", b"")
-    return f"{path}?{query.decode('latin-1')}" if query else path
+    return path + b"?" + query if query else path
 
 
 async def _reject_websocket(scope: Scope, send: Send, error: PortalError) -> None:

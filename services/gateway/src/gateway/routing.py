@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from portal_core.errors import NotFound, ServiceUnavailable
 
 from gateway.settings import KNOWN_SERVICES
+from gateway.upstream import Origin
 
 _PREFIX = "/api/"
 
@@ -16,14 +17,17 @@ class Target:
     service: str  # also the assertion's audience
     base_url: str
     route_template: str  # metrics and span label: one per service, never the raw path
+    origin: Origin
 
 
 class Routes:
     def __init__(self, upstreams: dict[str, str]) -> None:
-        self._targets = {name: Target(name, url, f"/api/{name}/*") for name, url in upstreams.items()}
+        self._targets = {
+            name: Target(name, url, f"/api/{name}/*", Origin.parse(url)) for name, url in upstreams.items()
+        }
         identity = self._targets.get("identity")
         if identity is not None:
-            self._targets["oauth"] = Target("identity", identity.base_url, "/api/oauth/*")
+            self._targets["oauth"] = Target("identity", identity.base_url, "/api/oauth/*", identity.origin)
 
     @property
     def services(self) -> list[str]:

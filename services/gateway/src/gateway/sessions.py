@@ -19,7 +19,6 @@ import hmac
 import time
 from typing import Any
 
-import aiohttp
 import msgspec
 from portal_core.assertion import IDENTITY_HEADER, Identity
 from portal_core.errors import Forbidden, ServiceUnavailable, Unauthorized
@@ -27,8 +26,11 @@ from portal_core.logging import get_logger
 
 from gateway.identity import AssertionCache
 from gateway.public_routes import PublicRoutes
+from gateway.upstream import Origin, UpstreamError, UpstreamPool
 
 RESOLVE_PATH = "/internal/identity/v1/sessions/resolve"
+_RESOLVE_TARGET = RESOLVE_PATH.encode()
+_IDENTITY_HEADER = IDENTITY_HEADER.encode()
 INTERNAL_AUDIENCE = "identity-internal"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _GATEWAY_CALLER = Identity()
@@ -80,7 +82,7 @@ class SessionResolver:
 
     def __init__(
         self,
-        http: aiohttp.ClientSession,
+        pool: UpstreamPool,
         identity_url: str,
         assertions: AssertionCache,
         public_routes: PublicRoutes,
@@ -90,8 +92,8 @@ class SessionResolver:
         allowed_origins: list[str],
         timeout_seconds: float = 2.0,
     ) -> None:
-        self._http = http
-        self._url = identity_url.rstrip("/") + RESOLVE_PATH
+        self._pool = pool
+        self._identity = Origin.parse(identity_url)
         self._assertions = assertions
         self._public = public_routes
         self._cookie_name = cookie_name
@@ -99,7 +101,7 @@ class SessionResolver:
         self._cookie_prefix = self._cookie_name_bytes + b"="
         self.cache = SessionCache(cache_seconds)
         self._allowed_origins = frozenset(o.encode() for o in allowed_origins)
-        self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
+        self._timeout_seconds = timeout_seconds
 
     async def resolve(self, scope: dict[str, Any], client_ip: str) -> Identity:
         method: str = scope.get("method", "GET")
@@ -213,23 +215,23 @@ class SessionResolver:
     async def _ask_identity(self, token: str) -> Resolution:
         if len(token) > 256:
             return _INACTIVE
-        headers = {
-            IDENTITY_HEADER: self._assertions.assertion(_GATEWAY_CALLER, INTERNAL_AUDIENCE).decode(),
-            "content-type": "application/json",
-        }
+        headers = [
+            (_IDENTITY_HEADER, self._assertions.assertion(_GATEWAY_CALLER, INTERNAL_AUDIENCE)),
+            (b"content-type", b"application/json"),
+        ]
         try:
-            async with self._http.post(
-                self._url, data=_encoder.encode({"token": token}), headers=headers, timeout=self._timeout
-            ) as response:
-                body = await response.read()
-                if response.status == 400:
-                    return _INACTIVE  # a token identity cannot even parse is no session
-                if response.status != 200:
-                    _log.warning("session lookup refused", status=response.status)
-                    raise ServiceUnavailable("Sessions cannot be checked right now", code="identity_unavailable")
-                return _decoder.decode(body)
-        except (aiohttp.ClientError, TimeoutError, msgspec.DecodeError) as exc:
-            _log.warning("session lookup failed", error=type(exc).__name__)
+            async with asyncio.timeout(self._timeout_seconds):
+                status, body = await self._pool.fetch(
+                    self._identity, b"POST", _RESOLVE_TARGET, headers, _encoder.encode({"token": token})
+                )
+            if status == 400:
+                return _INACTIVE  # a token identity cannot even parse is no session
+            if status != 200:
+                _log.warning("session lookup refused", status=status)
+                raise ServiceUnavailable("Sessions cannot be checked right now", code="identity_unavailable")
+            return _decoder.decode(body)
+        except (UpstreamError, TimeoutError, msgspec.DecodeError) as exc:
+            _log.warning("session lookup failed", error=str(exc) or type(exc).__name__)
             raise ServiceUnavailable("Sessions cannot be checked right now", code="identity_unavailable") from None
 
 
