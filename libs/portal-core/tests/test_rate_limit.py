@@ -135,3 +135,60 @@ def test_rate_needs_a_count_and_a_period() -> None:
 async def test_a_key_appears_once_per_call(limiter: RateLimiter) -> None:
     with pytest.raises(ValueError, match="each key may appear once"):
         await limiter.charge(Spend("same", Rate(10, 60), 2), Spend("same", Rate(10, 60), 3))
+
+
+async def _remaining_in_redis(redis: Redis, limiter: RateLimiter, key: str, rate: Rate) -> int:
+    """What Redis itself says remains, asked by a fresh limiter (no headroom of its own); spends nothing."""
+    await asyncio.sleep(0.05)  # the background charges' batch has gone out
+    fresh = RateLimiter(redis, key_prefix=limiter._prefix)
+    decision = await fresh.acquire(Spend(key, rate, 0))
+    assert decision is not None
+    return decision.remaining
+
+
+async def test_headroom_admits_far_from_the_limit_and_every_unit_is_charged(redis: Redis, limiter: RateLimiter) -> None:
+    telemetry = install_test_telemetry()
+    rate = Rate(100_000, 86_400)  # refills one unit every 0.86 s: none during the test
+    first = await limiter.acquire(Spend("busy", rate))
+    assert first is not None
+    assert first.remaining == 99_999
+    before = telemetry.histogram_count("redis.command.duration", **{"db.operation": "EVALSHA", "outcome": "ok"})
+    decisions = [await limiter.acquire(Spend("busy", rate)) for _ in range(1000)]
+    calls = telemetry.histogram_count("redis.command.duration", **{"db.operation": "EVALSHA", "outcome": "ok"}) - before
+    assert all(d is not None and d.allowed for d in decisions)
+    assert [d.remaining for d in decisions if d] == list(range(99_998, 98_998, -1))
+    assert calls <= 2  # admitted here, charged in one background call (none has had time to go yet)
+    assert await _remaining_in_redis(redis, limiter, "busy", rate) == 98_999  # all 1001 units charged
+
+
+async def test_headroom_never_lets_one_instance_past_the_limit(limiter: RateLimiter) -> None:
+    rate = Rate(40, 3600)
+    decisions = [await limiter.acquire(Spend("edge", rate)) for _ in range(45)]
+    assert [d.allowed for d in decisions if d] == [True] * 40 + [False] * 5
+    assert [d.remaining for d in decisions if d][:40] == list(range(39, -1, -1))
+
+
+async def test_two_instances_share_one_count(redis: Redis, limiter: RateLimiter) -> None:
+    rate = Rate(200, 3600)
+    other = RateLimiter(redis, key_prefix=limiter._prefix)
+    allowed = 0
+    for n in range(300):
+        decision = await (limiter if n % 2 else other).acquire(Spend("shared", rate))
+        assert decision is not None
+        allowed += decision.allowed
+        await asyncio.sleep(0)  # a background charge may go out between checks, as between requests
+    # Each instance may spend its share of what it last saw before hearing of the other's spending; never
+    # more, and every admitted unit is charged.
+    assert 200 <= allowed <= 250
+    assert await _remaining_in_redis(redis, limiter, "shared", rate) == 0
+
+
+async def test_a_charge_ends_the_headroom_of_its_key(limiter: RateLimiter) -> None:
+    rate = Rate(1000, 60)
+    first = await limiter.acquire(Spend("tokens", rate))
+    assert first is not None
+    assert first.allowed
+    await limiter.charge(Spend("tokens", rate, 5000))  # into debt
+    after = await limiter.acquire(Spend("tokens", rate))
+    assert after is not None
+    assert not after.allowed
