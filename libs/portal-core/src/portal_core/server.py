@@ -31,6 +31,8 @@ def serve(factory: str, *, host: str, port: int, workers: int = 1, server: AsgiS
     if server == "uvicorn":
         import uvicorn
 
+        from portal_core.uvicorn_http import CoalescingHttpToolsProtocol
+
         uvicorn.run(
             factory,
             factory=True,
@@ -41,6 +43,7 @@ def serve(factory: str, *, host: str, port: int, workers: int = 1, server: AsgiS
             access_log=False,
             server_header=False,  # do not advertise the server software to clients
             lifespan="on",
+            http=CoalescingHttpToolsProtocol,
             timeout_graceful_shutdown=25,
             proxy_headers=False,  # X-Forwarded-For is read by the gateway itself, only from trusted proxies
         )

@@ -87,9 +87,18 @@ class ThreadServer:
     def __init__(self, app: Any, *, ws: str = "websockets-sansio", start_timeout: float = 30.0) -> None:
         import uvicorn  # a dev dependency: only test processes import this
 
+        from portal_core.uvicorn_http import CoalescingHttpToolsProtocol
+
         self.port = free_port()
         config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on", ws=ws, proxy_headers=False
+            app,
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            lifespan="on",
+            ws=ws,
+            http=CoalescingHttpToolsProtocol,  # as portal_core.server runs uvicorn
+            proxy_headers=False,
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
