@@ -183,12 +183,32 @@ async def test_two_instances_share_one_count(redis: Redis, limiter: RateLimiter)
     assert await _remaining_in_redis(redis, limiter, "shared", rate) == 0
 
 
-async def test_a_charge_ends_the_headroom_of_its_key(limiter: RateLimiter) -> None:
+async def test_headroom_covers_checks_of_several_keys(redis: Redis, limiter: RateLimiter) -> None:
+    telemetry = install_test_telemetry()
+    wide, tight = Rate(100_000, 86_400), Rate(40, 3600)
+    await limiter.acquire(Spend("w1", wide), Spend("w2", wide))
+    before = telemetry.histogram_count("redis.command.duration", **{"db.operation": "EVALSHA", "outcome": "ok"})
+    far = [await limiter.acquire(Spend("w1", wide), Spend("w2", wide)) for _ in range(100)]
+    calls = telemetry.histogram_count("redis.command.duration", **{"db.operation": "EVALSHA", "outcome": "ok"}) - before
+    assert all(d is not None and d.allowed for d in far)
+    assert calls <= 2
+    near = [await limiter.acquire(Spend("w1", wide), Spend("t", tight)) for _ in range(45)]
+    assert [d.allowed for d in near if d] == [True] * 40 + [False] * 5  # the tight key decides, exactly
+    assert await _remaining_in_redis(redis, limiter, "w1", wide) == 100_000 - 101 - 40  # all charged
+
+
+async def test_a_charge_within_the_headroom_spends_it_and_one_beyond_ends_it(limiter: RateLimiter) -> None:
+    rate = Rate(1000, 3600)
+    await limiter.acquire(Spend("tokens", rate))  # 999 remain: 249 may be spent here
+    await limiter.charge(Spend("tokens", rate, 100))
+    within = await limiter.acquire(Spend("tokens", rate))
+    assert within is not None
+    assert within.remaining == 898  # the charge was counted here too
     rate = Rate(1000, 60)
-    first = await limiter.acquire(Spend("tokens", rate))
+    first = await limiter.acquire(Spend("debt", rate))
     assert first is not None
     assert first.allowed
-    await limiter.charge(Spend("tokens", rate, 5000))  # into debt
-    after = await limiter.acquire(Spend("tokens", rate))
+    await limiter.charge(Spend("debt", rate, 5000))  # into debt
+    after = await limiter.acquire(Spend("debt", rate))
     assert after is not None
     assert not after.allowed

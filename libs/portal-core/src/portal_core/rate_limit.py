@@ -10,11 +10,12 @@ at saturation. Checks that arrive while a call is in flight wait for it and go t
 one: under load a batch holds dozens of checks, at low load the first goes out at once. Every check
 is still atomic in Redis: the script evaluates the batch's groups one after another.
 
-Headroom: a single-key check far from its limit does not wait for Redis. After each answer the
-limiter keeps, per key, a quarter of the units Redis said remain (for a second); checks within that
-share are admitted at once and their charges go to Redis in the next batch, added up per key. The
-client at 5,000 req/s costs one script evaluation per batch instead of one per request, and nothing
-near a limit changes: once the share is spent, or when little remains, every check asks Redis again.
+Headroom: a check far from its limits does not wait for Redis. After each answer the limiter keeps,
+per key, a quarter of the units Redis said remain (for a second; for a check of several keys, of the
+tightest key's); checks within that share are admitted at once and their charges go to Redis in the
+next batch, added up per key. The client at 5,000 req/s costs one script evaluation per batch
+instead of one per request, and nothing near a limit changes: once the share is spent, or when
+little remains, every check asks Redis again.
 Charges are never skipped, so a key's count in Redis stays exact; what is approximate is only when
 several instances spend their shares at the same moment (at most a quarter of the remaining units
 each; a Redis round trip later they all see the true count).
@@ -148,6 +149,13 @@ class RateDecision:
         ]
 
 
+def _check_keys(spends: Sequence[Spend]) -> None:
+    if not spends:
+        raise ValueError("nothing to spend")
+    if len(spends) > 1 and len({spend.key for spend in spends}) < len(spends):
+        raise ValueError("each key may appear once per call: add up its costs")
+
+
 @dataclass(slots=True)
 class _Headroom:
     """What Redis last said of one key, and how much of it may still be spent without asking."""
@@ -184,62 +192,80 @@ class RateLimiter:
 
     async def acquire(self, *spends: Spend) -> RateDecision | None:
         """Spend every `spends` if all are within their rates, else none; None when Redis was not asked."""
-        if len(spends) == 1:
-            admitted = self._from_headroom(spends[0])
-            if admitted is not None:
-                return admitted
+        _check_keys(spends)
+        admitted = self._from_headroom(spends)
+        if admitted is not None:
+            return admitted
         result = await self._submit(_ACQUIRE, spends)
         if result is None:
             return None
         allowed, remaining, retry_ms, reset_ms, refused = result
-        if len(spends) == 1 and spends[0].key in self._owed:  # admitted here meanwhile, not yet charged
-            remaining = max(0, remaining - self._owed[spends[0].key].cost)
+        # Units admitted here while the call was out are not in Redis' answer yet.
+        owed = max((self._owed[spend.key].cost for spend in spends if spend.key in self._owed), default=0)
         decision = RateDecision(
             allowed=bool(allowed),
             limit=min(spend.rate.count for spend in spends),
-            remaining=remaining,
+            remaining=max(0, remaining - owed),
             reset_seconds=math.ceil(reset_ms / 1000),
             retry_after_seconds=max(1, math.ceil(retry_ms / 1000)) if not allowed else 0,
             refused=spends[refused - 1] if refused else None,
         )
-        if len(spends) == 1:
-            self._keep_headroom(spends[0].key, decision)
+        self._keep_headroom(spends, decision)
         return decision
-
-    def _from_headroom(self, spend: Spend) -> RateDecision | None:
-        room = self._headroom.get(spend.key)
-        if room is None or room.spendable < spend.cost or time.monotonic() > room.until:
-            return None
-        room.spendable -= spend.cost
-        room.remaining -= spend.cost
-        owed = self._owed.get(spend.key)
-        self._owed[spend.key] = spend if owed is None else Spend(spend.key, spend.rate, owed.cost + spend.cost)
-        if self._sender is None:
-            self._sender = asyncio.ensure_future(self._send_pending())
-        return RateDecision(True, room.limit, room.remaining, room.reset_seconds, 0, None)
-
-    def _keep_headroom(self, key: str, decision: RateDecision) -> None:
-        spendable = int(decision.remaining * _LOCAL_SHARE) if decision.allowed else 0
-        if spendable < 1:
-            self._headroom.pop(key, None)
-            return
-        if len(self._headroom) >= _MAX_HEADROOM_KEYS:
-            self._headroom.clear()  # only an optimisation: the next checks ask Redis
-        until = time.monotonic() + _HEADROOM_SECONDS
-        self._headroom[key] = _Headroom(spendable, decision.remaining, decision.limit, decision.reset_seconds, until)
 
     async def charge(self, *spends: Spend) -> None:
         """Spend units already used (tokens counted after a call): always recorded, the keys may go into
         debt, and the next `acquire` on them is refused until the debt has drained."""
-        for spend in spends:
-            self._headroom.pop(spend.key, None)  # the next check asks Redis, which knows of the debt
+        _check_keys(spends)
+        for spend in spends:  # spent from the headroom too; beyond it, the next check asks Redis
+            room = self._headroom.get(spend.key)
+            if room is not None:
+                room.spendable -= spend.cost
+                room.remaining -= spend.cost
+                if room.spendable < 0:
+                    del self._headroom[spend.key]
         await self._submit(_CHARGE, spends)
 
+    def _from_headroom(self, spends: Sequence[Spend]) -> RateDecision | None:
+        now = time.monotonic()
+        rooms = []
+        for spend in spends:
+            room = self._headroom.get(spend.key)
+            if room is None or room.spendable < spend.cost or now > room.until:
+                return None
+            rooms.append(room)
+        for spend, room in zip(spends, rooms, strict=True):
+            room.spendable -= spend.cost
+            room.remaining -= spend.cost
+            owed = self._owed.get(spend.key)
+            self._owed[spend.key] = spend if owed is None else Spend(spend.key, spend.rate, owed.cost + spend.cost)
+        if self._sender is None:
+            self._sender = asyncio.ensure_future(self._send_pending())
+        return RateDecision(
+            allowed=True,
+            limit=min(room.limit for room in rooms),
+            remaining=min(room.remaining for room in rooms),
+            reset_seconds=max(room.reset_seconds for room in rooms),
+            retry_after_seconds=0,
+            refused=None,
+        )
+
+    def _keep_headroom(self, spends: Sequence[Spend], decision: RateDecision) -> None:
+        # Redis answers the tightest key's remaining units: a safe bound for every key of the check.
+        spendable = int(decision.remaining * _LOCAL_SHARE) if decision.allowed else 0
+        if spendable < 1:
+            for spend in spends:
+                self._headroom.pop(spend.key, None)
+            return
+        if len(self._headroom) + len(spends) > _MAX_HEADROOM_KEYS:
+            self._headroom.clear()  # only an optimisation: the next checks ask Redis
+        until = time.monotonic() + _HEADROOM_SECONDS
+        for spend in spends:
+            self._headroom[spend.key] = _Headroom(
+                spendable, decision.remaining, decision.limit, decision.reset_seconds, until
+            )
+
     async def _submit(self, mode: int, spends: Sequence[Spend]) -> list[int] | None:
-        if not spends:
-            raise ValueError("nothing to spend")
-        if len(spends) > 1 and len({spend.key for spend in spends}) < len(spends):
-            raise ValueError("each key may appear once per call: add up its costs")
         if self._skip_until and time.monotonic() < self._skip_until:
             _failures.add(1)
             return None
