@@ -9,10 +9,10 @@ from typing import Any
 
 import structlog
 from opentelemetry import context, propagate, trace
-from opentelemetry.trace import Status, StatusCode
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from portal_core.request_context import begin_request, end_request
-from portal_core.telemetry import meter, start_server_span, tracer
+from portal_core.telemetry import meter, start_span, tracer
 
 REQUEST_ID_HEADER = "x-request-id"
 _VALID_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
@@ -85,7 +85,7 @@ class ObservabilityMiddleware:
         parent = propagate.extract(headers, getter=_carrier)  # type: ignore[arg-type]
         # start_span and attach, not start_as_current_span: its generator context managers cost the
         # gateway a few percent of its CPU per request.
-        span = start_server_span(_tracer, method, parent)
+        span = start_span(_tracer, method, context=parent, kind=SpanKind.SERVER)
         token = context.attach(trace.set_span_in_context(span, parent))
         try:
             await self.app(scope, receive, _with_request_id(send, request_id, outcome))

@@ -91,24 +91,31 @@ def setup_telemetry(
 _ids = RandomIdGenerator()
 
 
-def start_server_span(tracer: trace.Tracer, name: str, parent: Context) -> trace.Span:
-    """The span of one request served, child of the caller's trace context in `parent`.
+def start_span(
+    tracer: trace.Tracer,
+    name: str,
+    *,
+    context: Context | None = None,
+    kind: SpanKind = SpanKind.INTERNAL,
+    attributes: dict[str, str] | None = None,
+) -> trace.Span:
+    """A span on the hot paths (each request served, each event consumed), child of `context`'s span.
 
     When nothing receives finished spans (no OTLP endpoint: `make dev`, benchmarks) the span is not
     built: building and ending an SDK span that no processor will see was a quarter of the gateway's
-    CPU per request. The request still gets its own span id in the caller's trace (or a new trace),
-    with the configured sampler's decision, so log lines carry trace and span ids and the services it
-    calls continue the same trace, exporting it if they are configured to.
+    CPU per request. The work still gets its own span id in the caller's trace (or a new trace), with
+    the configured sampler's decision, so log lines carry trace and span ids and the services it calls
+    continue the same trace, exporting it if they are configured to.
     """
     installed = _installed
     if installed is None or installed.exports_spans:
-        return tracer.start_span(name, context=parent, kind=SpanKind.SERVER)
-    caller = trace.get_current_span(parent).get_span_context()
+        return tracer.start_span(name, context=context, kind=kind, attributes=attributes)
+    caller = trace.get_current_span(context).get_span_context()
     if caller.is_valid:
         trace_id, trace_state = caller.trace_id, caller.trace_state
     else:
         trace_id, trace_state = _ids.generate_trace_id(), None
-    sampled = installed.tracer_provider.sampler.should_sample(parent, trace_id, name, SpanKind.SERVER)
+    sampled = installed.tracer_provider.sampler.should_sample(context, trace_id, name, kind)
     flags = TraceFlags(TraceFlags.SAMPLED if sampled.decision is Decision.RECORD_AND_SAMPLE else TraceFlags.DEFAULT)
     return NonRecordingSpan(SpanContext(trace_id, _ids.generate_span_id(), False, flags, trace_state))
 

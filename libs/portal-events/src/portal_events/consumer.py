@@ -18,7 +18,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from opentelemetry import propagate, trace
 from opentelemetry.trace import Span, SpanKind
 from portal_core.logging import get_logger
-from portal_core.telemetry import tracer
+from portal_core.telemetry import start_span, tracer
 from portal_db import Connection, timed
 from portal_db.migrations import validate_identifier
 
@@ -325,7 +325,8 @@ class EventConsumer:
         attributes = {"messaging.destination.name": event.type, "messaging.message.id": str(event.id)}
         if not lean:
             attributes |= {"messaging.system": "nats", "messaging.consumer.group.name": self._durable}
-        return _tracer.start_span(
+        return start_span(
+            _tracer,
             f"{event.type} process",
             context=propagate.extract(event.headers),
             kind=SpanKind.CONSUMER,
