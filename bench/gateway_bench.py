@@ -11,8 +11,10 @@ Starts, on loopback, a minimal upstream (a portal_core litestar app on granian, 
    sockets. Added latency = gateway percentile - direct percentile, measured in the same run.
 2. Saturation: wrk (`apt-get install -y wrk`), 1 thread, 64 connections; ratio = gateway / direct.
 
-Needs Redis on 127.0.0.1:6379 (the rate limit runs as in production, on a huge budget). Prints one
-JSON summary. Every phase has a deadline; the whole run stays under three minutes with the defaults.
+Needs Redis on 127.0.0.1:6379 (the rate limit runs as in production, on a huge budget). With `--otlp`
+the gateway and the upstream export every span, metric and log record over OTLP to a sink in this
+process (what tracing costs when it is on; without it, as in `make dev`, no SDK span is built).
+Prints one JSON summary. Every phase has a deadline; the whole run stays under three minutes with the defaults.
 """
 
 from __future__ import annotations
@@ -50,6 +52,27 @@ def upstream_app() -> Any:
         return {"items": [{"id": "0193a5a0-0000-7000-8000-000000000001", "name": "widget"}], "next_cursor": None}
 
     return create_app(service="bench", route_handlers=[items])
+
+
+def start_otlp_sink() -> str:
+    """An OTLP/HTTP endpoint that accepts and drops everything (an empty body is a valid export answer)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Sink(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("content-length", 0)))
+            self.send_response(200)
+            self.send_header("content-type", "application/x-protobuf")
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Sink)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_address[1]}"
 
 
 def wait_ready(port: int, path: str, deadline_seconds: float = 20) -> None:
@@ -192,7 +215,10 @@ def main() -> None:
     parser.add_argument("--saturation-seconds", type=int, default=5)
     parser.add_argument("--servers", default="granian,uvicorn", help="ASGI servers to try for the gateway")
     parser.add_argument("--upstream-server", choices=("granian", "uvicorn"), default="granian")
+    parser.add_argument("--otlp", action="store_true", help="export all telemetry over OTLP (to a local sink)")
     args = parser.parse_args()
+    if args.otlp:
+        os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = start_otlp_sink()  # inherited by both processes
     if shutil.which("wrk") is None:
         sys.exit("wrk is missing: apt-get install -y wrk")
     upstream_port = free_port()
@@ -220,7 +246,8 @@ def main() -> None:
     for result in results.values():
         fixed, sat = result["fixed_rate"]["added_ms"], result["saturation"]["ratio"]
         result["within_budget"] = fixed["p50"] <= 1.0 and fixed["p99"] <= 5.0 and sat >= 0.45
-    print(json.dumps({"budget": budget, "upstream_server": args.upstream_server, "results": results}, indent=2))
+    summary = {"budget": budget, "upstream_server": args.upstream_server, "otlp": args.otlp, "results": results}
+    print(json.dumps(summary, indent=2))
 
 
 if __name__ == "__main__":
