@@ -1,9 +1,10 @@
 """`python -m gateway`: serve the gateway on HOST:PORT with portal_core's serve() (ASGI_SERVER picks the server).
 
-uvicorn is the gateway's default by measurement (bench/gateway_bench.py, 2 cores, 200 req/s): added
-latency p50 0.69 ms / p99 1.05 ms and 3.5k req/s at saturation, against granian's 0.85 / 1.36 ms
-and 3.1k. The gap is small (the proxy's own Python work dominates), so ASGI_SERVER=granian stays
-supported. Both stop gracefully on SIGTERM (see portal_core.server).
+uvicorn is the gateway's default by measurement (bench/gateway_bench.py, 2 cores, `make bench` of
+2026-12-05 12:30 UTC): added latency p50 0.41 ms / p99 0.58 ms at 200 req/s and a throughput ratio of
+0.47 to the direct upstream at saturation, against granian's 0.38 / 0.68 ms and 0.42 (0.48 against
+0.45 in the run before). uvicorn runs on portal_core's coalescing protocol (one send per response).
+ASGI_SERVER=granian stays supported. Both stop gracefully on SIGTERM (see portal_core.server).
 """
 
 from __future__ import annotations
