@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from gateway.upstream import Origin, UpstreamError, UpstreamPool, UpstreamTimeout
@@ -241,3 +245,56 @@ async def test_large_body_streams_with_backpressure() -> None:
         response.release()
     assert received == size
     assert largest <= 1024 * 1024  # what one read hands on stays near the high-water mark, not the body
+
+
+def _self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, as PEM files."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=1))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert_path, key_path
+
+
+async def test_https_upstream_is_verified(tmp_path: Path) -> None:
+    cert, key = _self_signed(tmp_path)
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert, key)
+    scripted = Scripted(keep_answering)
+    server = await asyncio.start_server(scripted._serve, "127.0.0.1", 0, ssl=server_tls)
+    origin = Origin.parse(f"https://127.0.0.1:{server.sockets[0].getsockname()[1]}")
+    try:
+        trusting = UpstreamPool(connect_timeout=2, read_timeout=2, tls=ssl.create_default_context(cafile=cert))
+        try:
+            assert await exchange(trusting, origin, get("/secure")) == (200, b"/secure")
+        finally:
+            await trusting.close()
+        system_trust = UpstreamPool(connect_timeout=2, read_timeout=2)  # does not know this certificate
+        try:
+            with pytest.raises(UpstreamError, match="cannot connect"):
+                await exchange(system_trust, origin, get("/secure"))
+        finally:
+            await system_trust.close()
+    finally:
+        server.close()

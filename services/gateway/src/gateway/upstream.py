@@ -323,13 +323,16 @@ class _Connection(asyncio.Protocol):
 class UpstreamPool:
     """Keep-alive connections to every upstream, reused most-recent first."""
 
-    def __init__(self, *, connect_timeout: float, read_timeout: float) -> None:
+    def __init__(
+        self, *, connect_timeout: float, read_timeout: float, tls: ssl_module.SSLContext | None = None
+    ) -> None:
         self.loop = asyncio.get_running_loop()
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout  # for each wait: the answer's head, then each piece of its body
         self._idle: dict[Origin, list[_Connection]] = {}
         self._busy: set[_Connection] = set()
-        self._tls = ssl_module.create_default_context()
+        # https upstreams: the system's trust store (SSL_CERT_FILE names an internal CA), hostnames checked.
+        self._tls = tls or ssl_module.create_default_context()
 
     async def request(
         self,
