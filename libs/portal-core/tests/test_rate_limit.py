@@ -157,6 +157,9 @@ async def test_headroom_admits_far_from_the_limit_and_every_unit_is_charged(redi
     calls = telemetry.histogram_count("redis.command.duration", **{"db.operation": "EVALSHA", "outcome": "ok"}) - before
     assert all(d is not None and d.allowed for d in decisions)
     assert [d.remaining for d in decisions if d] == list(range(99_998, 98_998, -1))
+    # RateLimit-Reset grows as units are spent here too: 1,001 units at 0.864 s each is about 865 s.
+    assert decisions[-1] is not None
+    assert 864 <= decisions[-1].reset_seconds <= 866
     assert calls <= 2  # admitted here, charged in one background call (none has had time to go yet)
     assert await _remaining_in_redis(redis, limiter, "busy", rate) == 98_999  # all 1001 units charged
 

@@ -163,7 +163,7 @@ class _Headroom:
     spendable: int
     remaining: int
     limit: int
-    reset_seconds: int
+    reset_ms: float  # until the key is back to a full burst; each unit spent here adds its emission
     until: float  # monotonic time after which Redis is asked again
 
 
@@ -210,7 +210,7 @@ class RateLimiter:
             retry_after_seconds=max(1, math.ceil(retry_ms / 1000)) if not allowed else 0,
             refused=spends[refused - 1] if refused else None,
         )
-        self._keep_headroom(spends, decision)
+        self._keep_headroom(spends, decision, reset_ms)
         return decision
 
     async def charge(self, *spends: Spend) -> None:
@@ -222,6 +222,7 @@ class RateLimiter:
             if room is not None:
                 room.spendable -= spend.cost
                 room.remaining -= spend.cost
+                room.reset_ms += spend.cost * spend.rate.emission_ms
                 if room.spendable < 0:
                     del self._headroom[spend.key]
         await self._submit(_CHARGE, spends)
@@ -237,6 +238,7 @@ class RateLimiter:
         for spend, room in zip(spends, rooms, strict=True):
             room.spendable -= spend.cost
             room.remaining -= spend.cost
+            room.reset_ms += spend.cost * spend.rate.emission_ms
             owed = self._owed.get(spend.key)
             self._owed[spend.key] = spend if owed is None else Spend(spend.key, spend.rate, owed.cost + spend.cost)
         if self._sender is None:
@@ -245,12 +247,12 @@ class RateLimiter:
             allowed=True,
             limit=min(room.limit for room in rooms),
             remaining=min(room.remaining for room in rooms),
-            reset_seconds=max(room.reset_seconds for room in rooms),
+            reset_seconds=math.ceil(max(room.reset_ms for room in rooms) / 1000),
             retry_after_seconds=0,
             refused=None,
         )
 
-    def _keep_headroom(self, spends: Sequence[Spend], decision: RateDecision) -> None:
+    def _keep_headroom(self, spends: Sequence[Spend], decision: RateDecision, reset_ms: float) -> None:
         # Redis answers the tightest key's remaining units: a safe bound for every key of the check.
         spendable = int(decision.remaining * _LOCAL_SHARE) if decision.allowed else 0
         if spendable < 1:
@@ -261,9 +263,7 @@ class RateLimiter:
             self._headroom.clear()  # only an optimisation: the next checks ask Redis
         until = time.monotonic() + _HEADROOM_SECONDS
         for spend in spends:
-            self._headroom[spend.key] = _Headroom(
-                spendable, decision.remaining, decision.limit, decision.reset_seconds, until
-            )
+            self._headroom[spend.key] = _Headroom(spendable, decision.remaining, decision.limit, reset_ms, until)
 
     async def _submit(self, mode: int, spends: Sequence[Spend]) -> list[int] | None:
         if self._skip_until and time.monotonic() < self._skip_until:
