@@ -41,12 +41,11 @@ USAGE = {"prompt_tokens": 5, "completion_tokens": 8, "total_tokens": 13}
 
 def upstream_app() -> Any:
     """OpenAI Chat Completions on the wire: plain JSON, or SSE chunks; model `slow` streams one chunk a second."""
+    from portal_core.testing import answer_lifespan
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
-            while (await receive())["type"] != "lifespan.shutdown":
-                await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})
+            await answer_lifespan(receive, send)
             return
         raw = b""
         while True:

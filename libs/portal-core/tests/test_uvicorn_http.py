@@ -6,7 +6,7 @@ import asyncio
 import socket
 from typing import Any
 
-from portal_core.testing import ThreadServer
+from portal_core.testing import ThreadServer, answer_lifespan
 from portal_core.uvicorn_http import _TickBufferedTransport
 
 
@@ -58,9 +58,7 @@ async def test_abort_drops_what_is_pending() -> None:
 
 async def _app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] == "lifespan":
-        while (await receive())["type"] != "lifespan.shutdown":
-            await send({"type": "lifespan.startup.complete"})
-        await send({"type": "lifespan.shutdown.complete"})
+        await answer_lifespan(receive, send)
         return
     if scope["path"] == "/stream":
         await send({"type": "http.response.start", "status": 200, "headers": []})

@@ -16,6 +16,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
+from portal_core.testing import answer_lifespan
+
 TOOL_ARGUMENTS = {"city": "Paris", "unit": "celsius"}
 USAGE_IN, USAGE_OUT, USAGE_CACHED = 11, 7, 3
 SLOW_WORDS = 400
@@ -55,9 +57,7 @@ class WireFake:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
-            while (await receive())["type"] != "lifespan.shutdown":
-                await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})
+            await answer_lifespan(receive, send)
             return
         raw = b""
         while True:

@@ -17,7 +17,7 @@ from gateway.settings import GatewaySettings
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from portal_core.settings import load_settings
 from portal_core.test_infra import redis_address, redis_env
-from portal_core.testing import ThreadServer, install_test_telemetry, refusing_port
+from portal_core.testing import ThreadServer, answer_lifespan, install_test_telemetry, refusing_port
 
 KEY_PREFIX = f"test:gateway:{uuid.uuid4().hex}:"
 TELEMETRY = install_test_telemetry()
@@ -39,9 +39,7 @@ class UpstreamLog:
 def create_upstream(log: UpstreamLog) -> Any:
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
-            while (await receive())["type"] != "lifespan.shutdown":
-                await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})
+            await answer_lifespan(receive, send)
             return
         if scope["type"] == "websocket":
             await websocket(scope, receive, send)

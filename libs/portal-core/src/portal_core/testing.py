@@ -80,6 +80,13 @@ def refusing_port() -> Iterator[int]:
         yield int(sock.getsockname()[1])
 
 
+async def answer_lifespan(receive: Any, send: Any) -> None:
+    """The lifespan protocol for a raw ASGI stand-in with nothing to start or stop (test upstreams, fakes)."""
+    while (await receive())["type"] != "lifespan.shutdown":
+        await send({"type": "lifespan.startup.complete"})
+    await send({"type": "lifespan.shutdown.complete"})
+
+
 class ThreadServer:
     """uvicorn serving an ASGI app on a free loopback port in a background thread (its own event loop),
     so a synchronous test, or one on another loop, talks to it over real HTTP: `with ThreadServer(app) as s:`."""
