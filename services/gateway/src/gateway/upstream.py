@@ -219,9 +219,9 @@ class _Connection(asyncio.Protocol):
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
-            self._broken("the upstream switched protocols on a plain request")
+            self._broken(UpstreamError("the upstream switched protocols on a plain request"))
         except httptools.HttpParserError as exc:
-            self._broken(f"the upstream's answer is not valid HTTP/1.1: {exc}")
+            self._broken(UpstreamError(f"the upstream's answer is not valid HTTP/1.1: {exc}"))
 
     def eof_received(self) -> bool:
         self._ended()
@@ -298,12 +298,11 @@ class _Connection(asyncio.Protocol):
             self._fail(UpstreamError("the upstream closed the connection before the answer was complete"))
 
     def _time_out(self) -> None:
-        self._fail(UpstreamTimeout("the upstream did not answer in time"))
-        if self._transport is not None:
-            self._transport.abort()
+        self._broken(UpstreamTimeout("the upstream did not answer in time"))
 
-    def _broken(self, reason: str) -> None:
-        self._fail(UpstreamError(reason))
+    def _broken(self, failure: UpstreamError) -> None:
+        """Fail the exchange and drop the connection: it is in no state to carry another request."""
+        self._fail(failure)
         if self._transport is not None:
             self._transport.abort()
 
