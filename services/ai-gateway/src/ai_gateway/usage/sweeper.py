@@ -3,7 +3,7 @@
 A call's start row (`starts.py`) is renewed every few seconds while its process lives. One the renewals
 stopped reaching for longer than the call timeout belongs to a process that died (or lost its database
 for that long): the sweeper records it with outcome `interrupted`, charged the prompt's estimated input
-tokens, through the same exactly-once path as every call. One sweeper at a time (an advisory lock);
+tokens, through the same exactly-once path as every call. One sweeper at a time (an advisory lock, waited for);
 `FOR UPDATE SKIP LOCKED` and the ledger's `ON CONFLICT` would keep two apart anyway.
 """
 
@@ -27,8 +27,9 @@ _SWEEP_LOCK = 0x6169_5357  # "aiSW": the advisory lock one sweeper at a time hol
 async def sweep_interrupted(pool: asyncpg.Pool, stale_after_seconds: float, limit: int = 500) -> list[UsageRecord]:
     """Record the calls whose start rows went unrenewed for `stale_after_seconds`; returns those newly charged."""
     async with pool.acquire() as conn, conn.transaction():
-        if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", _SWEEP_LOCK):
-            return []
+        # Waits for a sweep in progress elsewhere (one short transaction) rather than skipping: a sweep asked
+        # for (the `sweep` command) always looks at the rows, after the other one settled what it took.
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _SWEEP_LOCK)
         rows = await conn.fetch(
             f"""
             SELECT id, tenant_id, user_id, endpoint, stream, model_requested, input_tokens, cost_micros, trace_id,
