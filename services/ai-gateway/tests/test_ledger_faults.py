@@ -28,7 +28,6 @@ from ai_gateway.usage.schemas import UsageRecord
 from ai_gateway.usage.starts import CallStart, StartLog
 from ai_gateway.usage.sweeper import sweep_interrupted
 from ai_support import Caller, new_caller, usage_rows
-from nats.js.api import ConsumerConfig, DeliverPolicy
 from portal_core import testing as core_testing
 from portal_core.ids import new_id
 from portal_core.settings import load_settings
@@ -37,8 +36,10 @@ from portal_core.testing import ThreadServer, free_port
 from portal_db import migrate_url
 from portal_db.testing import PrivatePostgres
 from portal_events import EVENT_MIGRATIONS
+from portal_events.testing import published_since, stream_sequence
 
 CHAT = "/api/ai/v1/chat/completions"
+FINISHED = "portal.ai.completion.finished.v1"
 PROMPT = "one two three four five six"
 
 
@@ -85,10 +86,12 @@ async def private_db(private_postgres: PrivatePostgres) -> AsyncIterator[Private
     await pool.close()
 
 
-async def stream_once(client: httpx.AsyncClient) -> bool:
+async def stream_once(client: httpx.AsyncClient, statuses: list[int] | None = None) -> bool:
     """One streamed call; True when it was admitted (status 200) and streamed to the end."""
     try:
         async with client.stream("POST", CHAT, json=stream_body()) as response:
+            if statuses is not None:
+                statuses.append(response.status_code)
             if response.status_code != 200:
                 return False
             body = b"".join([chunk async for chunk in response.aiter_bytes()])
@@ -108,20 +111,17 @@ async def test_a_database_restart_mid_traffic_charges_every_call_exactly_once(
     db = private_db.pool
     failures_before = telemetry.metric_total("ai.ledger.write_failures")
     nc = await nats.connect(nats_url())
-    sub = await nc.jetstream().subscribe(
-        "portal.ai.completion.finished.v1",
-        ordered_consumer=True,
-        config=ConsumerConfig(deliver_policy=DeliverPolicy.NEW),
-    )
+    published_before = await stream_sequence(nc.jetstream(), FINISHED)
     with ThreadServer(create(load_settings(AiSettings, env))) as server:
         await set_budget(server.url, caller)
         served: list[bool] = []
+        statuses: list[int] = []
         stop = asyncio.Event()
 
         async def traffic() -> None:
             async with httpx.AsyncClient(base_url=server.url, headers=caller.headers, timeout=20) as client:
                 while not stop.is_set():
-                    served.append(await stream_once(client))
+                    served.append(await stream_once(client, statuses))
                     if not served[-1]:
                         await asyncio.sleep(0.05)
 
@@ -140,9 +140,12 @@ async def test_a_database_restart_mid_traffic_charges_every_call_exactly_once(
         assert in_flight_at_stop > 0, "no traffic before the restart"
         assert completed > in_flight_at_stop, "no traffic after the restart"
         assert telemetry.metric_total("ai.ledger.write_failures") > failures_before, "the outage missed the ledger"
+        assert set(statuses) <= {200, 503}, "calls refused during the outage are 503s to retry, never 500s"
+        assert 503 in statuses
         rows = await usage_rows(db, caller.tenant_id, wait_for=completed, timeout=20)
+        await outbox_drained(db, timeout=20)  # the relay backs off while the database is away (up to seconds)
         try:
-            events = await events_for(sub, caller.tenant_id, quiet_seconds=3)
+            events = await events_since(nc, published_before, caller.tenant_id)
         finally:
             await nc.close()
     assert len(rows) == completed
@@ -201,17 +204,16 @@ def served_process(
     process.wait(timeout=10)
 
 
-async def events_for(sub: Any, tenant_id: str, quiet_seconds: float) -> list[dict[str, Any]]:
-    """Every event for the tenant until none came for `quiet_seconds`."""
-    found: list[dict[str, Any]] = []
-    while True:
-        try:
-            message = await sub.next_msg(timeout=quiet_seconds)
-        except nats.errors.TimeoutError:
-            return found
-        data = json.loads(message.data)
-        if data.get("tenant_id") == tenant_id:
-            found.append(data)
+async def outbox_drained(db: asyncpg.Pool, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while await db.fetchval("SELECT count(*) FROM ai.event_outbox") and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+
+
+async def events_since(nc: Any, published_before: int, tenant_id: str) -> list[dict[str, Any]]:
+    """The tenant's completion events published after stream sequence `published_before`."""
+    found = [json.loads(m.data or b"{}") for m in await published_since(nc.jetstream(), FINISHED, published_before)]
+    return [data for data in found if data.get("tenant_id") == tenant_id]
 
 
 async def test_a_call_cut_by_sigkill_is_settled_once_as_interrupted(
@@ -237,16 +239,13 @@ async def test_a_call_cut_by_sigkill_is_settled_once_as_interrupted(
 
     nc = await nats.connect(nats_url())
     try:
-        sub = await nc.jetstream().subscribe(
-            "portal.ai.completion.finished.v1",
-            ordered_consumer=True,
-            config=ConsumerConfig(deliver_policy=DeliverPolicy.NEW),
-        )
+        published_before = await stream_sequence(nc.jetstream(), FINISHED)
         assert run_sweep(env, stale_after=60) == "settled 0 interrupted calls"  # not stale yet: left alone
         await asyncio.sleep(1.2)
         assert run_sweep(env, stale_after=1) == "settled 1 interrupted calls"
         assert run_sweep(env, stale_after=1) == "settled 0 interrupted calls"  # exactly once
-        events = await events_for(sub, caller.tenant_id, quiet_seconds=3)  # the `service` fixture relays the outbox
+        await outbox_drained(db, timeout=20)  # the `service` fixture relays this database's outbox
+        events = await events_since(nc, published_before, caller.tenant_id)
     finally:
         await nc.close()
 
