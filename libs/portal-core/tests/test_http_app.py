@@ -1,4 +1,5 @@
 import json
+from collections.abc import Callable
 
 import msgspec
 import pytest
@@ -8,8 +9,9 @@ from litestar.testing import AsyncTestClient
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from portal_core.assertion import ANONYMOUS, AssertionSigner, AssertionVerifier, Identity
 from portal_core.dev_keys import DEV_ASSERTION_PRIVATE_JWK, DEV_ASSERTION_PUBLIC_JWKS
-from portal_core.errors import Conflict
+from portal_core.errors import Conflict, dependency_outage
 from portal_core.http import CallerIdentity, add_readiness_check, create_app, require_user
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 SIGNER = AssertionSigner(DEV_ASSERTION_PRIVATE_JWK)
 
@@ -24,6 +26,10 @@ def create_note(data: JSONBody[NoteCreate], identity: CallerIdentity) -> dict[st
     user = require_user(identity)
     if data.title == "taken":
         raise Conflict("A note with this title exists")
+    if data.title == "database-away":
+        raise ConnectionRefusedError(111, "Connection refused")
+    if data.title == "bug":
+        raise ValueError("a bug, not an outage")
     return {"title": data.title, "tenant": user.tenant_id}
 
 
@@ -75,19 +81,20 @@ def _problem(response) -> dict[str, object]:  # type: ignore[no-untyped-def]
     return body  # type: ignore[no-any-return]
 
 
+# Headers are made when the test runs: an assertion minted at collection has expired by then in a long session.
 @pytest.mark.parametrize(
     ("headers", "code"),
     [
-        ({}, "missing_assertion"),
-        ({"x-portal-identity": "not-a-jwt"}, "invalid_assertion"),
-        ({"x-portal-user": "u1", "x-tenant-id": "t1"}, "missing_assertion"),
-        (_as(USER, audience="storage"), "invalid_assertion"),
-        (_as(ANONYMOUS), "unauthenticated"),
+        (lambda: {}, "missing_assertion"),
+        (lambda: {"x-portal-identity": "not-a-jwt"}, "invalid_assertion"),
+        (lambda: {"x-portal-user": "u1", "x-tenant-id": "t1"}, "missing_assertion"),
+        (lambda: _as(USER, audience="storage"), "invalid_assertion"),
+        (lambda: _as(ANONYMOUS), "unauthenticated"),
     ],
 )
-async def test_callers_without_a_valid_assertion_get_401(headers: dict[str, str], code: str) -> None:
+async def test_callers_without_a_valid_assertion_get_401(headers: Callable[[], dict[str, str]], code: str) -> None:
     async with AsyncTestClient(_app()) as client:
-        response = await client.post("/api/demo/v1/notes", json={"title": "a", "size": 1}, headers=headers)
+        response = await client.post("/api/demo/v1/notes", json={"title": "a", "size": 1}, headers=headers())
         assert response.status_code == 401
         assert _problem(response)["code"] == code
 
@@ -116,6 +123,55 @@ async def test_bad_input_gets_problem_json_not_500() -> None:
         conflict = await client.post("/api/demo/v1/notes", json={"title": "taken", "size": 1}, headers=_as(USER))
         assert conflict.status_code == 409
         assert _problem(conflict)["detail"] == "A note with this title exists"
+
+
+async def test_a_dependency_outage_is_503_with_retry_after_and_a_bug_is_500() -> None:
+    async with AsyncTestClient(_app()) as client:
+        away = await client.post("/api/demo/v1/notes", json={"title": "database-away", "size": 1}, headers=_as(USER))
+        assert away.status_code == 503
+        assert away.headers["retry-after"] == "1"
+        assert (_problem(away)["code"], _problem(away)["retry_after"]) == ("dependency_unavailable", 1)
+        bug = await client.post("/api/demo/v1/notes", json={"title": "bug", "size": 1}, headers=_as(USER))
+        assert bug.status_code == 500
+        assert _problem(bug)["code"] == "internal_error"
+
+
+class _DatabaseError(Exception):
+    """Shaped as asyncpg's errors are: a `sqlstate` attribute."""
+
+    def __init__(self, sqlstate: str) -> None:
+        super().__init__(sqlstate)
+        self.sqlstate = sqlstate
+
+
+def _raised_from(cause: BaseException) -> BaseException:
+    try:
+        try:
+            raise cause
+        except BaseException:
+            raise RuntimeError("the transaction could not end: the connection is closed")  # noqa: B904 (implicit)
+    except RuntimeError as outer:
+        return outer
+
+
+@pytest.mark.parametrize(
+    ("error", "outage"),
+    [
+        (ConnectionRefusedError(111, "refused"), True),
+        (ConnectionResetError(104, "reset"), True),
+        (RedisConnectionError("redis away"), True),
+        (_DatabaseError("08006"), True),  # connection failure
+        (_DatabaseError("57P01"), True),  # admin shutdown
+        (_DatabaseError("57P03"), True),  # cannot connect now: starting up
+        (_DatabaseError("53300"), True),  # too many connections
+        (_raised_from(_DatabaseError("08003")), True),  # what the dead connection's error was raised during
+        (_DatabaseError("23505"), False),  # a unique violation is the request's or the code's
+        (ValueError("bug"), False),
+        (FileNotFoundError(2, "no such file"), False),
+    ],
+)
+def test_dependency_outage_tells_an_absent_dependency_from_a_fault(error: BaseException, outage: bool) -> None:
+    assert dependency_outage(error) is outage
 
 
 async def test_request_id_is_kept_when_safe_and_replaced_when_not() -> None:

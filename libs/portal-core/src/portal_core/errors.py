@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 
@@ -44,6 +46,7 @@ class PortalError(Exception):
         errors: list[FieldError] | None = None,
         headers: dict[str, str] | None = None,
         code: str | None = None,
+        retry_after: int | None = None,
     ) -> None:
         super().__init__(detail or self.title)
         self.detail = detail
@@ -51,6 +54,10 @@ class PortalError(Exception):
         self.headers = headers or {}
         if code:
             self.code = code
+        # Seconds after which a retry may succeed: the Retry-After header and the body's `retry_after`.
+        self.retry_after = None if retry_after is None else max(1, retry_after)
+        if self.retry_after is not None:
+            self.headers.setdefault("retry-after", str(self.retry_after))
 
     def problem(self, request_id: str = "") -> Problem:
         return Problem(
@@ -61,6 +68,7 @@ class PortalError(Exception):
             detail=self.detail,
             request_id=request_id,
             errors=self.errors,
+            retry_after=self.retry_after,
         )
 
 
@@ -112,14 +120,7 @@ class TooManyRequests(PortalError):
     status, code, title = 429, "rate_limited", "Too many requests"
 
     def __init__(self, retry_after: int, detail: str = "", **kwargs: Any) -> None:
-        super().__init__(detail, **kwargs)
-        self.retry_after = max(1, retry_after)
-        self.headers.setdefault("retry-after", str(self.retry_after))
-
-    def problem(self, request_id: str = "") -> Problem:
-        body = super().problem(request_id)
-        body.retry_after = self.retry_after
-        return body
+        super().__init__(detail, retry_after=retry_after, **kwargs)
 
 
 class BadGateway(PortalError):
@@ -128,6 +129,10 @@ class BadGateway(PortalError):
 
 class ServiceUnavailable(PortalError):
     status, code, title = 503, "service_unavailable", "Service unavailable"
+
+
+class DependencyUnavailable(ServiceUnavailable):
+    code, title = "dependency_unavailable", "A service this one depends on is unavailable; retry shortly"
 
 
 class GatewayTimeout(PortalError):
@@ -166,3 +171,24 @@ def error_for_status(status: int, detail: str = "") -> PortalError:
 
 def encode_problem(problem: Problem) -> bytes:
     return _encoder.encode(problem)
+
+
+# SQLSTATEs of a database that is away rather than refusing the statement: class 08 (connection exception),
+# administrator or crash shutdown, "cannot connect now" (starting up or recovering), too many connections.
+_OUTAGE_SQLSTATES = ("08", "57P01", "57P02", "57P03", "53300")
+
+
+def dependency_outage(exc: BaseException) -> bool:
+    """True when `exc`, or what it was raised from, says a dependency is away (a database restarting, Redis or
+    a peer unreachable) rather than that the request or the code is wrong: a 503 to retry, not a 500."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ConnectionError | RedisConnectionError | RedisTimeoutError):
+            return True
+        sqlstate = getattr(current, "sqlstate", None)
+        if isinstance(sqlstate, str) and sqlstate.startswith(_OUTAGE_SQLSTATES):
+            return True
+        current = current.__cause__ or current.__context__
+    return False

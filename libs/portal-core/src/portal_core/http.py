@@ -20,11 +20,13 @@ from portal_core.assertion import IDENTITY_HEADER, AssertionVerifier, Identity
 from portal_core.errors import (
     PROBLEM_CONTENT_TYPE,
     BadRequest,
+    DependencyUnavailable,
     FieldError,
     MalformedBody,
     PortalError,
     Unauthorized,
     ValidationFailed,
+    dependency_outage,
     encode_problem,
     error_for_status,
 )
@@ -87,6 +89,9 @@ def _on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[
         return problem_response(
             request, BadRequest("Text in the request contains a character that cannot be stored", code="invalid_text")
         )
+    if dependency_outage(exc):
+        _log.warning("dependency unavailable", path=request.url.path, error=repr(exc))
+        return problem_response(request, DependencyUnavailable(retry_after=1))
     _log.exception("unhandled error", path=request.url.path)
     return problem_response(request, PortalError())
 

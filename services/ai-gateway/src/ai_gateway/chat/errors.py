@@ -27,11 +27,8 @@ class ChatError(PortalError):
     kind: ErrorKind = "internal"
 
     def __init__(self, detail: str, *, retry_after: int | None = None, param: str | None = None) -> None:
-        super().__init__(detail)
-        self.retry_after = retry_after
+        super().__init__(detail, retry_after=retry_after)
         self.param = param
-        if retry_after is not None:
-            self.headers["retry-after"] = str(max(1, retry_after))
 
 
 class InvalidChatRequest(ChatError):

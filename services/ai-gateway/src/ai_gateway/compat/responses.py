@@ -12,7 +12,15 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.response import Stream
 from litestar.response.base import ASGIResponse
 from litestar.types import Receive, Scope, Send
-from portal_core.errors import FieldError, MalformedBody, PortalError, ValidationFailed, error_for_status
+from portal_core.errors import (
+    DependencyUnavailable,
+    FieldError,
+    MalformedBody,
+    PortalError,
+    ValidationFailed,
+    dependency_outage,
+    error_for_status,
+)
 from portal_core.logging import get_logger
 
 from ai_gateway.chat.errors import ChatError
@@ -100,6 +108,8 @@ def error_handlers(shape: Shape) -> dict[type[Exception], Callable[[Request[Any,
         return render(error)
 
     def on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+        if dependency_outage(exc):
+            return render(DependencyUnavailable(retry_after=1))
         _log.exception("unhandled error", path=request.url.path)
         return render(PortalError())
 
