@@ -11,6 +11,8 @@ Figures (issue 7's budgets in brackets):
    gateway for a plain completion [p50 <= 2 ms, p99 <= 8 ms at 100 req/s]. Direct and through take turns in
    blocks of half a second (`rate * seconds` calls each, the order alternating), so the machine's slow
    moments fall on both sides of the difference rather than on one phase.
+   With it, the gateway process's CPU time per call (user + system, its background writers included):
+   less noisy than latency on a busy machine, and what a change to the gateway's own work moves.
 2. Time to first token of a stream, direct vs through [added <= 5 ms].
 3. `--streams` concurrent streams held open for `--hold-seconds`: the gateway's RSS before, while held,
    and per stream [flat memory].
@@ -219,6 +221,7 @@ async def hold_streams(client: Any, count: int, hold_seconds: float, pid: int) -
 async def run(args: argparse.Namespace, upstream: str, gateway: str, gateway_pid: int, token: str) -> dict[str, Any]:
     import httpx2  # the openai SDK's HTTP client
     import openai
+    import psutil
 
     limits = httpx2.Limits(max_connections=args.streams + 50, max_keepalive_connections=200)
     direct = openai.AsyncOpenAI(
@@ -234,7 +237,11 @@ async def run(args: argparse.Namespace, upstream: str, gateway: str, gateway_pid
         default_headers={"x-portal-identity": token},
         http_client=openai.DefaultAsyncHttpxClient(limits=limits),
     )
+    gateway_process = psutil.Process(gateway_pid)
+    cpu_before = sum(gateway_process.cpu_times()[:2])
     paired = await interleaved_fixed_rate({"direct": direct, "through": through}, args.rate, args.seconds)
+    # Everything the gateway did for those calls, its background writers included (ledger, starts, limits).
+    cpu_ms_per_call = (sum(gateway_process.cpu_times()[:2]) - cpu_before) * 1000 / len(paired["through"])
     d, g = paired["direct"], paired["through"]
     local = await fixed_rate(through, args.rate, args.seconds, model="local/echo")
     ttft_direct = await first_token(direct, args.ttft_count)
@@ -249,6 +256,7 @@ async def run(args: argparse.Namespace, upstream: str, gateway: str, gateway_pid
             "direct_ms": {"p50": round(d50, 3), "p99": round(d99, 3)},
             "gateway_ms": {"p50": round(g50, 3), "p99": round(g99, 3)},
             "added_ms": {"p50": round(g50 - d50, 3), "p99": round(g99 - d99, 3)},
+            "gateway_cpu_ms_per_call": round(cpu_ms_per_call, 3),
             "budget_ms": {"p50": 2, "p99": 8},
             # The gateway alone, with its built-in provider: admission + accounting, no second SDK hop.
             "local_provider_ms": {"p50": round(percentile(local, 50), 3), "p99": round(percentile(local, 99), 3)},

@@ -138,9 +138,13 @@ async def test_a_key_appears_once_per_call(limiter: RateLimiter) -> None:
 
 
 async def _remaining_in_redis(redis: Redis, limiter: RateLimiter, key: str, rate: Rate) -> int:
-    """What Redis itself says remains, asked by a fresh limiter (no headroom of its own); spends nothing."""
-    await asyncio.sleep(0.05)  # the background charges' batch has gone out
-    fresh = RateLimiter(redis, key_prefix=limiter._prefix)
+    """What Redis itself says remains once `limiter` has sent what it owes; spends nothing."""
+    await limiter.flush()  # the charges owed for checks admitted from headroom go out now
+    return await _remaining_in_redis_now(redis, limiter._prefix, key, rate)
+
+
+async def _remaining_in_redis_now(redis: Redis, prefix: str, key: str, rate: Rate) -> int:
+    fresh = RateLimiter(redis, key_prefix=prefix)  # a new one each time: no headroom of its own
     decision = await fresh.acquire(Spend(key, rate, 0))
     assert decision is not None
     return decision.remaining
@@ -160,8 +164,19 @@ async def test_headroom_admits_far_from_the_limit_and_every_unit_is_charged(redi
     # RateLimit-Reset grows as units are spent here too: 1,001 units at 0.864 s each is about 865 s.
     assert decisions[-1] is not None
     assert 864 <= decisions[-1].reset_seconds <= 866
-    assert calls <= 2  # admitted here, charged in one background call (none has had time to go yet)
+    assert calls == 0  # admitted here; the charges wait _OWED_DELAY_SECONDS for company
     assert await _remaining_in_redis(redis, limiter, "busy", rate) == 98_999  # all 1001 units charged
+
+
+async def test_owed_charges_go_out_by_themselves_after_a_short_delay(redis: Redis, limiter: RateLimiter) -> None:
+    rate = Rate(100_000, 86_400)
+    await limiter.acquire(Spend("quiet", rate))
+    for _ in range(10):
+        await limiter.acquire(Spend("quiet", rate))  # from headroom: charged later
+    before = await _remaining_in_redis_now(redis, limiter._prefix, "quiet", rate)
+    await asyncio.sleep(0.3)  # no check, no flush: the delayed batch goes on its own
+    after = await _remaining_in_redis_now(redis, limiter._prefix, "quiet", rate)
+    assert (before, after) == (99_999, 99_989)
 
 
 async def test_headroom_never_lets_one_instance_past_the_limit(limiter: RateLimiter) -> None:
@@ -183,6 +198,7 @@ async def test_two_instances_share_one_count(redis: Redis, limiter: RateLimiter)
     # Each instance may spend its share of what it last saw before hearing of the other's spending; never
     # more, and every admitted unit is charged.
     assert 200 <= allowed <= 250
+    await other.flush()
     assert await _remaining_in_redis(redis, limiter, "shared", rate) == 0
 
 

@@ -218,6 +218,7 @@ class Gateway:
         state.admin.shutting_down = True
         await self.access_reports.stop()
         await state.upstreams.close()
+        await state.limiter.flush()
         await state.redis.aclose()
         # Flush, not shut down: the providers are process-wide and outlive one app (tests build several).
         state.telemetry.tracer_provider.force_flush()

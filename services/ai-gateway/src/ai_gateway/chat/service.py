@@ -87,6 +87,7 @@ class ChatService:
         await self._starts.close()
         await self._keeper.close()
         await self._ledger.close()
+        await self._limiter.flush()  # the ledger's last token charges, and requests counted from headroom
 
     def _committed(self, batch: list[UsageRecord], charged: list[UsageRecord]) -> None:
         self.tenants.recorded(_charges(batch), _charges(charged))

@@ -61,6 +61,10 @@ class CallLimits:
         if spends:
             await self._limiter.charge(*spends)
 
+    async def flush(self) -> None:
+        """Send the counts still owed to Redis (on shutdown)."""
+        await self._limiter.flush()
+
     def _token_spends(self, tenant_id: str, user_id: str, tokens: int) -> tuple[Spend, Spend]:
         return (
             Spend(f"tk:t:{tenant_id}", self._tenant_tokens, tokens),
