@@ -16,7 +16,7 @@ from opentelemetry import trace
 from portal_contracts import spec_for
 from portal_core.telemetry import tracer
 from portal_db import Connection
-from portal_events import EventConsumer, OutboxRelay, ReceivedEvent, RetryPolicy, publish
+from portal_events import EventConsumer, OutboxRelay, Outgoing, ReceivedEvent, RetryPolicy, publish, publish_many
 from portal_events.envelope import build_headers, encode_data
 
 pytestmark = pytest.mark.integration
@@ -130,6 +130,32 @@ async def test_many_events_in_many_transactions_each_applied_once(
     await asyncio.sleep(0.3)
     rows = await applied_rows(pool, schema)
     assert len(rows) == len({r["event_id"] for r in rows}) == 200
+
+
+@pytest.mark.usefixtures("relay", "consumer")
+async def test_publish_many_writes_each_event_once_in_one_statement(
+    pool: asyncpg.Pool, schema: str, topic: Topic
+) -> None:
+    events = [Outgoing(topic.data_type(order_id=f"m-{n:02d}", amount=n), tenant_id=f"t-{n % 2}") for n in range(30)]
+    async with pool.acquire() as conn, conn.transaction():
+        ids = await publish_many(conn, events, schema=schema)
+        assert await publish_many(conn, [], schema=schema) == []
+        outbox = await conn.fetch(f"SELECT id, headers->>'ce-tenant' AS tenant FROM {schema}.event_outbox ORDER BY seq")
+    assert [(r["id"], r["tenant"]) for r in outbox] == [(i, f"t-{n % 2}") for n, i in enumerate(ids)]  # in order
+
+    await wait_until(lambda: _count(pool, schema, 30), what="30 events")
+    await asyncio.sleep(0.3)
+    rows = await applied_rows(pool, schema)
+    assert sorted((r["event_id"], r["order_id"]) for r in rows) == sorted(
+        zip(ids, [f"m-{n:02d}" for n in range(30)], strict=True)
+    )
+
+
+async def test_publish_many_refuses_data_of_another_subject(pool: asyncpg.Pool, schema: str, topic: Topic) -> None:
+    wrong = Outgoing(topic.data_type(order_id="x", amount=1), subject="portal.identity.user.created.v1")
+    async with pool.acquire() as conn, conn.transaction():
+        with pytest.raises(TypeError, match="carries"):
+            await publish_many(conn, [wrong], schema=schema)
 
 
 async def _count(pool: asyncpg.Pool, schema: str, expected: int) -> bool:

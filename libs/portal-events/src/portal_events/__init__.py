@@ -11,7 +11,7 @@ from portal_events.envelope import (
     decode_envelope,
     decode_event,
 )
-from portal_events.outbox import publish
+from portal_events.outbox import Outgoing, publish, publish_many
 from portal_events.relay import OutboxRelay
 from portal_events.runtime import event_service_lifespan
 from portal_events.tables import EVENT_MIGRATIONS, migrate_event_tables
@@ -34,6 +34,7 @@ __all__ = [
     "MalformedEvent",
     "OpaqueEventData",
     "OutboxRelay",
+    "Outgoing",
     "ReceivedEvent",
     "RetryPolicy",
     "Topology",
@@ -47,4 +48,5 @@ __all__ = [
     "event_service_lifespan",
     "migrate_event_tables",
     "publish",
+    "publish_many",
 ]

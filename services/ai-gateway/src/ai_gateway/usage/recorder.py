@@ -21,7 +21,7 @@ from portal_contracts.ai import CompletionFinished
 from portal_core.logging import get_logger
 from portal_core.telemetry import meter
 from portal_db import Connection
-from portal_events import publish
+from portal_events import Outgoing, publish_many
 
 from ai_gateway.budgets.repository import BudgetRepository
 from ai_gateway.settings import SCHEMA
@@ -65,8 +65,7 @@ async def record_on(conn: Connection, records: list[UsageRecord]) -> list[UsageR
             cost + record.cost_micros,
         )
     await BudgetRepository(conn).charge_many({t: c for t, c in charges.items() if c != (0, 0)})
-    for record in new:
-        await publish(conn, _event(record), schema=SCHEMA, tenant_id=record.tenant_id, entity_id=record.id)
+    await publish_many(conn, [Outgoing(_event(r), tenant_id=r.tenant_id, entity_id=r.id) for r in new], schema=SCHEMA)
     await delete_starts(conn, [r.id for r in records])
     return new
 
