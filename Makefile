@@ -66,6 +66,7 @@ images: install ## build the service images (SERVICE=<dir> for one; IMAGE_REGIST
 bench: install infra ## benchmarks (ratios against baselines measured in the same run); writes bench/results/
 	@command -v wrk >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq wrk >/dev/null)
 	@mkdir -p bench/results
+	@$(RUN) python bench/machine_bench.py | tee bench/results/machine.json
 	@$(RUN) python bench/gateway_bench.py | tee bench/results/gateway.json
 	@$(RUN) python bench/events_bench.py | tee bench/results/events.json
 	@$(RUN) python bench/events_bench.py --handler batch | tee bench/results/events-batch.json
