@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TypeVar
 
 import msgspec
@@ -29,7 +30,7 @@ class EventSpec:
     data_type: type[EventData]
     description: str
 
-    @property
+    @cached_property  # read for every event published
     def service(self) -> str:
         return self._part("service")
 
@@ -44,6 +45,7 @@ class EventSpec:
 
 
 _registry: dict[str, EventSpec] = {}
+_by_type: dict[type[EventData], EventSpec] = {}  # the first subject each body type was registered under
 
 
 def event(subject: str, *, description: str) -> Callable[[E], E]:
@@ -55,7 +57,8 @@ def event(subject: str, *, description: str) -> Callable[[E], E]:
         existing = _registry.get(subject)
         if existing is not None and existing.data_type is not cls:
             raise ValueError(f"subject {subject!r} is already registered to {existing.data_type.__name__}")
-        _registry[subject] = EventSpec(subject=subject, data_type=cls, description=description)
+        spec = _registry[subject] = EventSpec(subject=subject, data_type=cls, description=description)
+        _by_type.setdefault(cls, spec)
         return cls
 
     return register
@@ -67,11 +70,11 @@ def spec_for(subject: str) -> EventSpec:
 
 
 def spec_of(data_type: type[EventData]) -> EventSpec:
-    """The spec whose body type is `data_type`."""
-    for spec in _registry.values():
-        if spec.data_type is data_type:
-            return spec
-    raise KeyError(data_type.__name__)
+    """The spec whose body type is `data_type` (the first subject it was registered under)."""
+    spec = _by_type.get(data_type)
+    if spec is None:
+        raise KeyError(data_type.__name__)
+    return spec
 
 
 def all_specs() -> list[EventSpec]:

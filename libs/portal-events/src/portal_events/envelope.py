@@ -106,14 +106,15 @@ def build_headers(
     origin: EventOrigin | None = None,
 ) -> dict[str, str]:
     """The NATS headers of one event, with the current trace context injected."""
+    event_id_text = str(event_id)
     headers = {
         "ce-specversion": SPEC_VERSION,
-        "ce-id": str(event_id),
+        "ce-id": event_id_text,
         "ce-source": f"/portal/{spec.service}",
         "ce-type": spec.subject,
         "ce-time": format_time(time),
         "content-type": CONTENT_TYPE,
-        MSG_ID_HEADER: str(event_id),
+        MSG_ID_HEADER: event_id_text,
     }
     if entity_id is not None:
         headers["ce-subject"] = entity_id
