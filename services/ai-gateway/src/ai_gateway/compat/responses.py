@@ -108,7 +108,8 @@ def error_handlers(shape: Shape) -> dict[type[Exception], Callable[[Request[Any,
         return render(error)
 
     def on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
-        if dependency_outage(exc):
+        if dependency_outage(exc):  # logged with its cause, as the house handler does; the client gets no detail
+            _log.warning("dependency unavailable", path=request.url.path, error=repr(exc))
             return render(DependencyUnavailable(retry_after=1))
         _log.exception("unhandled error", path=request.url.path)
         return render(PortalError())
