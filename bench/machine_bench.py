@@ -21,6 +21,7 @@ import os
 import statistics
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 from portal_db.testing import temporary_database
@@ -38,8 +39,7 @@ def python_loop_ms() -> float:
     return best * 1000
 
 
-async def p50_ms(operation: object, count: int) -> float:
-    assert callable(operation)
+async def p50_ms(operation: Callable[[], Awaitable[object]], count: int) -> float:
     timings = []
     for _ in range(count):
         started = time.perf_counter()

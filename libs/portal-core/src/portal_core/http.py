@@ -84,14 +84,22 @@ async def _refuse_nul_in_query(request: Request[Any, Any, Any]) -> None:
         raise BadRequest("A query parameter contains a NUL character", code="invalid_text")
 
 
+def outage_error(request: Request[Any, Any, Any], exc: Exception) -> DependencyUnavailable | None:
+    """The 503 to answer when `exc` says a dependency is away (logged with its cause), else None: for every
+    catch-all error handler, whatever shape it renders errors in."""
+    if not dependency_outage(exc):
+        return None
+    _log.warning("dependency unavailable", path=request.url.path, error=repr(exc))
+    return DependencyUnavailable(retry_after=1)
+
+
 def _on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
     if getattr(exc, "sqlstate", None) in _UNSTORABLE_TEXT_SQLSTATES:
         return problem_response(
             request, BadRequest("Text in the request contains a character that cannot be stored", code="invalid_text")
         )
-    if dependency_outage(exc):
-        _log.warning("dependency unavailable", path=request.url.path, error=repr(exc))
-        return problem_response(request, DependencyUnavailable(retry_after=1))
+    if (outage := outage_error(request, exc)) is not None:
+        return problem_response(request, outage)
     _log.exception("unhandled error", path=request.url.path)
     return problem_response(request, PortalError())
 

@@ -12,15 +12,8 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.response import Stream
 from litestar.response.base import ASGIResponse
 from litestar.types import Receive, Scope, Send
-from portal_core.errors import (
-    DependencyUnavailable,
-    FieldError,
-    MalformedBody,
-    PortalError,
-    ValidationFailed,
-    dependency_outage,
-    error_for_status,
-)
+from portal_core.errors import FieldError, MalformedBody, PortalError, ValidationFailed, error_for_status
+from portal_core.http import outage_error
 from portal_core.logging import get_logger
 
 from ai_gateway.chat.errors import ChatError
@@ -108,9 +101,8 @@ def error_handlers(shape: Shape) -> dict[type[Exception], Callable[[Request[Any,
         return render(error)
 
     def on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
-        if dependency_outage(exc):  # logged with its cause, as the house handler does; the client gets no detail
-            _log.warning("dependency unavailable", path=request.url.path, error=repr(exc))
-            return render(DependencyUnavailable(retry_after=1))
+        if (outage := outage_error(request, exc)) is not None:
+            return render(outage)
         _log.exception("unhandled error", path=request.url.path)
         return render(PortalError())
 
