@@ -6,9 +6,10 @@ import asyncio
 
 import prometheus_client
 from portal_core.errors import MethodNotAllowed
+from portal_core.upstream import RawHeaders
 from redis.asyncio import Redis
 
-from gateway.responses import RawHeaders, Scope, Send, send_body, send_json
+from gateway.responses import Scope, Send, send_body, send_json
 
 ADMIN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/api/docs"})
 

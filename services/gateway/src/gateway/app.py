@@ -27,6 +27,7 @@ from portal_core.rate_limit import Rate, RateLimiter, Spend
 from portal_core.redis import create_redis
 from portal_core.settings import load_settings, redacted
 from portal_core.telemetry import Telemetry, setup_telemetry
+from portal_core.upstream import RawHeaders, UpstreamPool
 from redis.asyncio import Redis
 
 from gateway.access_reports import DENIED, AccessReporter
@@ -36,11 +37,10 @@ from gateway.headers import ClientAddressResolver, upstream_request_headers
 from gateway.identity import AnonymousResolver, AssertionCache, IdentityResolver
 from gateway.proxy import HttpProxy, content_length
 from gateway.public_routes import PublicRoutes
-from gateway.responses import RawHeaders, Receive, Scope, Send, send_empty, send_problem
+from gateway.responses import Receive, Scope, Send, send_empty, send_problem
 from gateway.routing import Routes, Target
 from gateway.sessions import SessionResolver
 from gateway.settings import GatewaySettings
-from gateway.upstream import UpstreamPool
 from gateway.websocket_proxy import WebSocketProxy
 
 SERVICE = "gateway"

@@ -7,9 +7,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.settings import IpNetwork
+from portal_core.upstream import RawHeaders
 
-RawHeaders = list[tuple[bytes, bytes]]
+from gateway.settings import IpNetwork
 
 # RFC 9110 7.6.1: these describe one connection, never the message; a proxy must not forward them.
 HOP_BY_HOP = frozenset(

@@ -8,10 +8,10 @@ from collections.abc import AsyncIterator
 from opentelemetry import propagate
 from portal_core.errors import BadGateway, BadRequest, GatewayTimeout, PayloadTooLarge
 from portal_core.logging import get_logger
+from portal_core.upstream import Origin, RawHeaders, UpstreamError, UpstreamPool, UpstreamResponse, UpstreamTimeout
 
-from gateway.headers import RawHeaders, client_response_headers
+from gateway.headers import client_response_headers
 from gateway.responses import Receive, Scope, Send
-from gateway.upstream import Origin, UpstreamError, UpstreamPool, UpstreamResponse, UpstreamTimeout
 
 _log = get_logger("gateway.proxy")
 # Answers up to this size are read whole before they are relayed (most API answers); larger ones and

@@ -7,11 +7,11 @@ from typing import Any
 
 import msgspec
 from portal_core.errors import PROBLEM_CONTENT_TYPE, PortalError, encode_problem
+from portal_core.upstream import RawHeaders
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Scope = dict[str, Any]
-RawHeaders = list[tuple[bytes, bytes]]
 HeaderSeq = Sequence[tuple[bytes, bytes]]
 
 _json = msgspec.json.Encoder()

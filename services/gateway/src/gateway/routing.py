@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from portal_core.errors import NotFound, ServiceUnavailable
+from portal_core.upstream import Origin
 
 from gateway.settings import KNOWN_SERVICES
-from gateway.upstream import Origin
 
 _PREFIX = "/api/"
 

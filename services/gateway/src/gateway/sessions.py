@@ -23,10 +23,10 @@ import msgspec
 from portal_core.assertion import IDENTITY_HEADER, Identity
 from portal_core.errors import Forbidden, ServiceUnavailable, Unauthorized
 from portal_core.logging import get_logger
+from portal_core.upstream import Origin, UpstreamError, UpstreamPool
 
 from gateway.identity import AssertionCache
 from gateway.public_routes import PublicRoutes
-from gateway.upstream import Origin, UpstreamError, UpstreamPool
 
 RESOLVE_PATH = "/internal/identity/v1/sessions/resolve"
 _RESOLVE_TARGET = RESOLVE_PATH.encode()

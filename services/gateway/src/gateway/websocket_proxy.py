@@ -8,10 +8,10 @@ from opentelemetry import propagate
 from opentelemetry.trace import SpanKind
 from portal_core.errors import BadGateway, GatewayTimeout, PortalError, error_for_status
 from portal_core.telemetry import tracer
+from portal_core.upstream import RawHeaders
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
-from gateway.headers import RawHeaders
 from gateway.responses import Receive, Scope, Send
 
 _tracer = tracer("gateway.websocket")

@@ -22,6 +22,7 @@ from ai_gateway.chat.types import (
     Usage,
 )
 from ai_gateway.providers.base import ProviderError, retry_after_seconds
+from ai_gateway.providers.transport import provider_http_client
 from ai_gateway.providers.turns import alternating_turns
 
 _FINISH: dict[str | None, FinishReason] = {
@@ -40,13 +41,14 @@ class AnthropicProvider:
     def __init__(
         self, api_key: str, base_url: str | None, timeout: float, connect_timeout: float, default_max_tokens: int
     ) -> None:
-        timeouts = anthropic.Timeout(timeout, connect=connect_timeout)
-        self._client = anthropic.AsyncAnthropic(  # the SDK's aiohttp transport, as for OpenAI (openai_provider.py)
+        self._client = anthropic.AsyncAnthropic(  # retries are ours; the wire is providers/transport.py's
             api_key=api_key,
             base_url=base_url,
             max_retries=0,
-            timeout=timeouts,
-            http_client=anthropic.DefaultAioHttpClient(timeout=timeouts),
+            timeout=anthropic.Timeout(timeout, connect=connect_timeout),
+            http_client=provider_http_client(
+                base_url or "https://api.anthropic.com", connect_timeout=connect_timeout, read_timeout=timeout
+            ),
         )
         self._default_max_tokens = default_max_tokens
 

@@ -24,6 +24,7 @@ from ai_gateway.chat.types import (
     Usage,
 )
 from ai_gateway.providers.base import ProviderError, retry_after_seconds
+from ai_gateway.providers.transport import provider_http_client
 from ai_gateway.providers.turns import alternating_turns
 
 _FINISH: dict[str, FinishReason] = {
@@ -41,16 +42,23 @@ _MODE = {"auto": "AUTO", "none": "NONE", "required": "ANY", "tool": "ANY"}
 class GeminiProvider:
     name = "gemini"
 
-    def __init__(self, api_key: str, base_url: str | None, timeout: float) -> None:
+    def __init__(self, api_key: str, base_url: str | None, timeout: float, connect_timeout: float) -> None:
+        self._http = provider_http_client(  # the wire: providers/transport.py (the SDK leaves it open)
+            base_url or "https://generativelanguage.googleapis.com",
+            connect_timeout=connect_timeout,
+            read_timeout=timeout,
+        )
         options = types.HttpOptions(
             base_url=base_url,
             timeout=int(timeout * 1000),  # milliseconds
             retry_options=types.HttpRetryOptions(attempts=1),  # retries are ours, not the SDK's
+            httpx_async_client=self._http,
         )
         self._client = genai.Client(api_key=api_key, http_options=options)
 
     async def aclose(self) -> None:
         await self._client.aio.aclose()
+        await self._http.aclose()
 
     async def complete(self, request: ChatRequest) -> ChatResult:
         try:
@@ -181,8 +189,8 @@ def _usage(meta: types.GenerateContentResponseUsageMetadata | None) -> Usage:
 
 
 def _error(exc: Exception) -> ProviderError:
-    """The SDK raises APIError for answers; for the network it lets its transport's errors through
-    (httpx or aiohttp, whichever it uses), so anything else counts as a failed connection."""
+    """The SDK raises APIError for answers; for the network it lets httpx2's errors through, so anything
+    else counts as a failed connection."""
     if isinstance(exc, genai_errors.APIError):
         headers = getattr(getattr(exc, "response", None), "headers", None)
         return ProviderError(exc.message or str(exc), status=exc.code, retry_after=retry_after_seconds(headers))

@@ -30,6 +30,7 @@ from ai_gateway.chat.types import (
     Usage,
 )
 from ai_gateway.providers.base import ProviderError, retry_after_seconds
+from ai_gateway.providers.transport import provider_http_client
 
 _FINISH: dict[str | None, FinishReason] = {
     "stop": "stop",
@@ -39,6 +40,7 @@ _FINISH: dict[str | None, FinishReason] = {
     "content_filter": "content_filter",
 }
 
+_DEFAULT_URL = "https://api.openai.com/v1"  # the SDK's own default base URL
 _SECURITY: Any = {"security": {"bearer_auth": True}}  # what `create` asks of the SDK: the API key as a bearer token
 
 
@@ -90,15 +92,16 @@ class OpenAIProvider:
     name = "openai"
 
     def __init__(self, api_key: str, base_url: str | None, timeout: float, connect_timeout: float) -> None:
-        # Retries are ours (tenacity, with fallbacks and a breaker), so the SDK must not retry too. The transport
-        # is the SDK's own aiohttp one (`openai[aiohttp]`): httpx's pool costs more CPU per call here.
-        timeouts = openai.Timeout(timeout, connect=connect_timeout)
+        # Retries are ours (tenacity, with fallbacks and a breaker), so the SDK must not retry too. The wire is
+        # the house HTTP/1.1 client under httpx2 (providers/transport.py).
         self._client = openai.AsyncOpenAI(
             api_key=api_key,
             base_url=base_url,
             max_retries=0,
-            timeout=timeouts,
-            http_client=openai.DefaultAioHttpClient(timeout=timeouts),
+            timeout=openai.Timeout(timeout, connect=connect_timeout),
+            http_client=provider_http_client(
+                base_url or _DEFAULT_URL, connect_timeout=connect_timeout, read_timeout=timeout
+            ),
         )
 
     async def aclose(self) -> None:

@@ -31,5 +31,7 @@ def build_providers(settings: AiSettings) -> dict[str, Provider]:
     if settings.gemini_api_key is not None:
         from ai_gateway.providers.gemini_provider import GeminiProvider
 
-        providers["gemini"] = GeminiProvider(settings.gemini_api_key.reveal(), settings.gemini_base_url, timeout)
+        providers["gemini"] = GeminiProvider(
+            settings.gemini_api_key.reveal(), settings.gemini_base_url, timeout, connect
+        )
     return providers

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from gateway.upstream import Origin, UpstreamError, UpstreamPool, UpstreamTimeout
+from portal_core.upstream import Origin, UpstreamError, UpstreamPool, UpstreamTimeout
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 

@@ -1,12 +1,14 @@
-"""The proxy's HTTP/1.1 client: keep-alive connections per upstream, httptools parsing, streamed bodies.
+"""The house HTTP/1.1 client: keep-alive connections per upstream, httptools parsing, streamed bodies.
 
+Used by the gateway's proxy and, under the provider SDKs (as their httpx2 transport), by the AI gateway.
 Why not aiohttp (used before): relaying is most of what the gateway does, and aiohttp's request and
 response machinery (URL objects, header multidicts, timers, traces, stream readers) was the largest
 part of the gateway's CPU per request (docs/performance.md has the figures). A proxy needs far less:
 it relays the client's bytes, so it writes one prebuilt head and hands the answer's raw headers and
 body chunks on. This client does that on asyncio's Protocol API and httptools (llhttp, the parser
-under uvicorn too). It speaks only what the gateway needs: no redirects, cookies, environment proxies
-or decompression (a proxy relays bodies as the service encoded them).
+under uvicorn too). It speaks only plain HTTP/1.1 exchanges: no redirects, cookies, environment
+proxies or decompression (a proxy relays bodies as the service encoded them; httpx2 above the AI
+gateway's transport does the rest).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from urllib.parse import urlsplit
 
 import httptools
 
-from gateway.headers import RawHeaders
+RawHeaders = list[tuple[bytes, bytes]]
 
 # The most body one connection buffers before it stops reading from the upstream (backpressure).
 _HIGH_WATER_BYTES = 256 * 1024
