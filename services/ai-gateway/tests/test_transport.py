@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 
 import httpx2
 import pytest
-from ai_gateway.providers.transport import HouseTransport, provider_http_client
+from ai_gateway.providers.transport import HouseTransport, NotAdmitted, admission_gate, provider_http_client
 from portal_core.testing import free_port
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -116,12 +116,41 @@ async def test_failures_are_httpx2_transport_errors_the_sdks_understand() -> Non
             await http.get("/")
 
 
+async def test_nothing_is_sent_before_admission_and_nothing_at_all_when_it_fails() -> None:
+    arrived: list[float] = []
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        arrived.append(asyncio.get_running_loop().time())
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+        await writer.drain()
+
+    loop = asyncio.get_running_loop()
+    async with server(answer) as url, client(url) as http:
+        admission: asyncio.Future[None] = loop.create_future()
+        with admission_gate(admission):
+            call = asyncio.ensure_future(http.post("/", json={}))
+        await asyncio.sleep(0.1)
+        assert arrived == [], "held until admitted"
+        admitted_at = loop.time()
+        admission.set_result(None)
+        assert (await call).text == "ok"
+        assert arrived[0] >= admitted_at
+
+        refused: asyncio.Future[None] = loop.create_future()
+        refused.set_exception(RuntimeError("rate limited"))
+        with admission_gate(refused), pytest.raises(NotAdmitted):
+            await http.post("/", json={})
+        await asyncio.sleep(0.05)
+        assert len(arrived) == 1, "a refused call sends nothing"
+
+
 def test_a_proxy_named_by_the_environment_gets_httpx2s_own_transport(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy"):
         monkeypatch.delenv(name, raising=False)
 
     def transport_of(url: str) -> object:
-        http = provider_http_client(url, connect_timeout=1, read_timeout=1)
+        http, _ = provider_http_client(url, connect_timeout=1, read_timeout=1)
         return http._transport  # which transport httpx2 was given is the point
 
     assert isinstance(transport_of("https://api.openai.com/v1"), HouseTransport)

@@ -3,10 +3,11 @@ and the translations between the client APIs and the neutral types."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-from ai_gateway.chat.errors import ModelNotFound, UpstreamFailed
+from ai_gateway.chat.errors import LedgerUnavailable, ModelNotFound, RateLimited, UpstreamFailed
 from ai_gateway.chat.types import ChatRequest, ChatResult, Message, StreamEnd, StreamEvent, TextDelta, Usage
 from ai_gateway.compat import anthropic_translate, openai_translate
 from ai_gateway.compat.anthropic_schemas import MessagesRequest
@@ -47,10 +48,11 @@ def test_breaker_opens_after_threshold_and_half_opens_after_reset() -> None:
 class ScriptedProvider:
     """Fails with the queued errors, then answers."""
 
-    def __init__(self, name: str, errors: list[ProviderError]) -> None:
+    def __init__(self, name: str, errors: list[ProviderError], *, sends_wait_for_admission: bool = False) -> None:
         self.name = name
         self.errors = errors
         self.calls = 0
+        self.sends_wait_for_admission = sends_wait_for_admission
 
     async def complete(self, request: ChatRequest) -> ChatResult:
         self.calls += 1
@@ -95,6 +97,42 @@ async def test_connection_errors_are_retried_then_reported() -> None:
     with pytest.raises(UpstreamFailed):
         await dispatcher.complete(CHAIN[:1], REQUEST)
     assert a.calls == 3
+
+
+async def test_a_provider_without_a_gating_transport_is_called_only_once_admitted() -> None:
+    a = ScriptedProvider("a", [])
+    dispatcher = Dispatcher({"a": a}, Breakers(5, 60), attempts=2, max_wait=1, backoff=(0.0, 0.0))
+    admission: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    call = asyncio.ensure_future(dispatcher.complete(CHAIN[:1], REQUEST, admission))
+    await asyncio.sleep(0.01)
+    assert a.calls == 0, "not before admission"
+    admission.set_result(None)
+    ref, _ = await call
+    assert (ref.provider, a.calls) == ("a", 1)
+
+    refused: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    refused.set_exception(RateLimited("over the limit", retry_after=1))
+    with pytest.raises(RateLimited):
+        await dispatcher.complete(CHAIN[:1], REQUEST, refused)
+    assert a.calls == 1, "a refused call reaches no provider"
+
+
+async def test_a_refusal_while_the_request_was_built_is_raised_without_retry_or_fallback() -> None:
+    # The gating transport refused to send (as providers/transport.py does): the SDK reports a connection error.
+    a = ScriptedProvider("a", [ProviderError("not sent", status=None)], sends_wait_for_admission=True)
+    b = ScriptedProvider("b", [])
+    dispatcher = Dispatcher({"a": a, "b": b}, Breakers(5, 60), attempts=3, max_wait=1, backoff=(0.0, 0.0))
+    pending: asyncio.Future[None] = asyncio.get_running_loop().create_future()  # still under way when `a` is called
+
+    async def fail_admission_while_sending(request: ChatRequest) -> ChatResult:
+        a.calls += 1
+        pending.set_exception(LedgerUnavailable("ledger away", retry_after=1))
+        raise ProviderError("not sent", status=None)
+
+    a.complete = fail_admission_while_sending  # type: ignore[method-assign]
+    with pytest.raises(LedgerUnavailable):
+        await dispatcher.complete(CHAIN, REQUEST, pending)
+    assert (a.calls, b.calls) == (1, 0)
 
 
 def test_openai_request_translation_keeps_tool_turns_and_names() -> None:

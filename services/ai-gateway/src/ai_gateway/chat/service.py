@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +31,7 @@ from ai_gateway.chat.types import (
 )
 from ai_gateway.limits.rate_limit import CallLimits
 from ai_gateway.providers.base import ProviderError
+from ai_gateway.providers.transport import admission_gate
 from ai_gateway.routing.catalog import Catalog, ModelRef
 from ai_gateway.routing.dispatcher import Dispatcher, client_error
 from ai_gateway.usage.recorder import LedgerWriter
@@ -55,6 +57,8 @@ class Call:
     started: float = field(default_factory=time.monotonic)
     first_token_at: float | None = None
     trace_id: str = ""
+    # The rate limits' count and the start row's commit, under way while the provider's request is built.
+    admission: asyncio.Future[None] | None = None
 
 
 class ChatService:
@@ -96,8 +100,10 @@ class ChatService:
         await self._limiter.add_tokens([(r.tenant_id, r.user_id, r.input_tokens + r.output_tokens) for r in records])
 
     async def admit(self, identity: Identity, model: str, endpoint: str, stream: bool, request: ChatRequest) -> Call:
-        """Admit a call and commit its start; raises ModelNotFound/ModelNotAllowed, BudgetExhausted,
-        RateLimited or LedgerUnavailable before any provider is called."""
+        """Check a call (raises ModelNotFound/ModelNotAllowed, BudgetExhausted, LedgerUnavailable) and start its
+        admission: the rate limits' count and the start row's commit, which `complete` / `open_stream` overlap
+        with building the provider's request. No provider is sent a byte before both succeeded; if either
+        fails, its error (RateLimited, LedgerUnavailable) is what `complete` / `open_stream` raise."""
         tenant_id, user_id = str(identity.tenant_id), str(identity.user_id)
         candidates = self._catalog.candidates(model)
         policy, budget = await self.tenants.get(tenant_id)  # usually no round trip: chat/tenant_state.py
@@ -122,10 +128,14 @@ class ChatService:
             store_content=policy.store_content,
             trace_id=current_trace_id(),
         )
+        call.admission = asyncio.ensure_future(self._admission(call, request))
+        return call
+
+    async def _admission(self, call: Call, request: ChatRequest) -> None:
         # The rate limit counts the request while the start is committed: one round trip of latency, not two.
         # A call the rate limit refuses has its start deleted again before the refusal is answered.
         limited, started = await asyncio.gather(
-            self._limiter.admit(tenant_id, user_id), self._begin(call, request), return_exceptions=True
+            self._limiter.admit(call.tenant_id, call.user_id), self._begin(call, request), return_exceptions=True
         )
         if isinstance(limited, BaseException):
             if not isinstance(started, BaseException):
@@ -133,7 +143,21 @@ class ChatService:
             raise limited
         if isinstance(started, BaseException):
             raise started
-        return call
+
+    async def _raise_unless_admitted(self, call: Call, error: BaseException) -> None:
+        """A call that failed before its admission succeeded was never sent: raise, recording nothing."""
+        admission = call.admission
+        if admission is None:
+            return
+        if not admission.done():
+            if isinstance(error, asyncio.CancelledError):
+                admission.cancel()  # the client went away first: the start row is withdrawn (starts.py)
+                raise error
+            await asyncio.wait([admission])  # failed while building its request: is it a started call?
+        if admission.cancelled():
+            raise error
+        if admission.exception() is not None:
+            admission.result()
 
     async def _begin(self, call: Call, request: ChatRequest) -> None:
         """Commit the call's start row before any provider sees it: a crash from here on is settled."""
@@ -158,12 +182,14 @@ class ChatService:
     async def complete(self, call: Call, request: ChatRequest) -> tuple[ModelRef, ChatResult]:
         """Call the providers for an admitted call (its start is committed); the call is recorded either way."""
         try:
-            ref, result = await self._dispatcher.complete(call.candidates, request)
-        except ChatError as error:
-            self._finish(call, None, Usage(), "failed", error.code, request, None)
-            raise
-        except BaseException as error:  # cancelled (client gone) or a bug: the started call is still settled
-            self._finish_abruptly(call, request, error)
+            with admission_gate(call.admission) if call.admission else nullcontext():
+                ref, result = await self._dispatcher.complete(call.candidates, request, call.admission)
+        except BaseException as error:
+            await self._raise_unless_admitted(call, error)
+            if isinstance(error, ChatError):
+                self._finish(call, None, Usage(), "failed", error.code, request, None)
+            else:  # cancelled (client gone) or a bug: the started call is still settled
+                self._finish_abruptly(call, request, error)
             raise
         output = _output(result.text, result.tool_calls)
         self._finish(call, ref, result.usage, "completed", None, request, output)
@@ -172,12 +198,14 @@ class ChatService:
     async def open_stream(self, call: Call, request: ChatRequest) -> tuple[ModelRef, AsyncIterator[StreamEvent]]:
         """The model that answered and its events; the call is recorded when the iterator ends or is closed."""
         try:
-            opened = await self._dispatcher.open_stream(call.candidates, request)
-        except ChatError as error:
-            self._finish(call, None, Usage(), "failed", error.code, request, None)
-            raise
+            with admission_gate(call.admission) if call.admission else nullcontext():
+                opened = await self._dispatcher.open_stream(call.candidates, request, call.admission)
         except BaseException as error:
-            self._finish_abruptly(call, request, error)
+            await self._raise_unless_admitted(call, error)
+            if isinstance(error, ChatError):
+                self._finish(call, None, Usage(), "failed", error.code, request, None)
+            else:
+                self._finish_abruptly(call, request, error)
             raise
         call.first_token_at = time.monotonic()
         return opened.ref, self._relay(call, opened.ref, opened.first, opened.rest, request)

@@ -41,14 +41,15 @@ class AnthropicProvider:
     def __init__(
         self, api_key: str, base_url: str | None, timeout: float, connect_timeout: float, default_max_tokens: int
     ) -> None:
+        http, self.sends_wait_for_admission = provider_http_client(
+            base_url or "https://api.anthropic.com", connect_timeout=connect_timeout, read_timeout=timeout
+        )
         self._client = anthropic.AsyncAnthropic(  # retries are ours; the wire is providers/transport.py's
             api_key=api_key,
             base_url=base_url,
             max_retries=0,
             timeout=anthropic.Timeout(timeout, connect=connect_timeout),
-            http_client=provider_http_client(
-                base_url or "https://api.anthropic.com", connect_timeout=connect_timeout, read_timeout=timeout
-            ),
+            http_client=http,
         )
         self._default_max_tokens = default_max_tokens
 

@@ -44,6 +44,9 @@ class ProviderError(Exception):
 
 class Provider(Protocol):
     name: str
+    # True when the provider's HTTP transport holds a call's first byte until the call is admitted
+    # (providers/transport.py); otherwise the dispatcher waits for admission before calling it.
+    sends_wait_for_admission: bool
 
     async def complete(self, request: ChatRequest) -> ChatResult:
         """One whole answer; raises ProviderError."""

@@ -43,7 +43,8 @@ class GeminiProvider:
     name = "gemini"
 
     def __init__(self, api_key: str, base_url: str | None, timeout: float, connect_timeout: float) -> None:
-        self._http = provider_http_client(  # the wire: providers/transport.py (the SDK leaves it open)
+        # The wire: providers/transport.py. The SDK leaves a client it was given open: aclose closes it.
+        self._http, self.sends_wait_for_admission = provider_http_client(
             base_url or "https://generativelanguage.googleapis.com",
             connect_timeout=connect_timeout,
             read_timeout=timeout,

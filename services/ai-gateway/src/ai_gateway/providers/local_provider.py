@@ -28,6 +28,7 @@ from ai_gateway.chat.types import (
 
 class LocalProvider:
     name = "local"
+    sends_wait_for_admission = False  # no transport: the dispatcher waits for the call's admission first
     models = ("echo",)
 
     def __init__(self, chunk_delay_seconds: float = 0.0) -> None:

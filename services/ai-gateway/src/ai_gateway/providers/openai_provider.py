@@ -94,14 +94,15 @@ class OpenAIProvider:
     def __init__(self, api_key: str, base_url: str | None, timeout: float, connect_timeout: float) -> None:
         # Retries are ours (tenacity, with fallbacks and a breaker), so the SDK must not retry too. The wire is
         # the house HTTP/1.1 client under httpx2 (providers/transport.py).
+        http, self.sends_wait_for_admission = provider_http_client(
+            base_url or _DEFAULT_URL, connect_timeout=connect_timeout, read_timeout=timeout
+        )
         self._client = openai.AsyncOpenAI(
             api_key=api_key,
             base_url=base_url,
             max_retries=0,
             timeout=openai.Timeout(timeout, connect=connect_timeout),
-            http_client=provider_http_client(
-                base_url or _DEFAULT_URL, connect_timeout=connect_timeout, read_timeout=timeout
-            ),
+            http_client=http,
         )
 
     async def aclose(self) -> None:

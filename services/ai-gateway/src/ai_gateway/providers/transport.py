@@ -7,19 +7,42 @@ openai SDK call to a local upstream took 1.30 ms p50 over aiohttp and 0.97 ms ov
 run, and the AI gateway's CPU per call fell by about 0.1 ms (docs/ai-gateway.md). Everything above the
 wire stays the SDK's and httpx2's: auth, headers, timeouts' meaning, decompression, SSE parsing, errors.
 
+It also holds a call's first byte until the call is admitted (`admission_gate`): the SDK builds its request
+while the call's start row commits, and nothing reaches the provider before that commit, so a crash from
+then on is still settled (chat/service.py).
+
 This client does not speak to proxies, so when the environment names a proxy for a provider's URL
 (HTTPS_PROXY, ALL_PROXY, ... and NO_PROXY, read as httpx2 and urllib read them) the provider gets httpx2's
-own transport, which does.
+own transport, which does; such a provider is called only once its call is admitted.
 """
 
 from __future__ import annotations
 
+import asyncio
 import urllib.request
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from urllib.parse import urlsplit
 
 import httpx2
 from portal_core.upstream import Origin, UpstreamError, UpstreamPool, UpstreamResponse, UpstreamTimeout
+
+_admission: ContextVar[asyncio.Future[None] | None] = ContextVar("provider_admission", default=None)
+
+
+class NotAdmitted(Exception):
+    """The call was refused (rate limit, ledger) while its request was being built; nothing was sent."""
+
+
+@contextmanager
+def admission_gate(admission: asyncio.Future[None]) -> Iterator[None]:
+    """Within this block, the house transport sends nothing before `admission` has succeeded."""
+    token = _admission.set(admission)
+    try:
+        yield
+    finally:
+        _admission.reset(token)
 
 
 class HouseTransport(httpx2.AsyncBaseTransport):
@@ -39,6 +62,11 @@ class HouseTransport(httpx2.AsyncBaseTransport):
         if self._pool is None:
             self._pool = UpstreamPool(connect_timeout=self._connect_timeout, read_timeout=self._read_timeout)
         head, body = _request_head(request), _body_if_read(request)
+        admission = _admission.get()
+        if admission is not None:
+            await asyncio.wait([admission])  # its failure is the caller's to raise (it also holds the future)
+            if admission.cancelled() or admission.exception() is not None:
+                raise NotAdmitted("the call was not admitted; nothing was sent")
         try:
             if body is not None:  # the SDKs' JSON bodies: head and body leave in one write
                 answer = await self._pool.request(self._origin(request.url), head + body, replayable=False)
@@ -85,18 +113,21 @@ class _AnswerBody(httpx2.AsyncByteStream):
         self._answer.release()
 
 
-def provider_http_client(base_url: str, *, connect_timeout: float, read_timeout: float) -> httpx2.AsyncClient:
-    """The httpx2 client a provider SDK is given: this transport, or httpx2's own where a proxy applies.
+def provider_http_client(
+    base_url: str, *, connect_timeout: float, read_timeout: float
+) -> tuple[httpx2.AsyncClient, bool]:
+    """The httpx2 client a provider SDK is given, and whether its sends wait for admission (`admission_gate`):
+    this transport (yes), or httpx2's own where a proxy applies (no).
 
-    The SDK's own defaults (its timeout object, connection limits) come with the SDK client it is passed to;
-    this sets what the SDKs' default clients set too: the timeout, and following redirects.
+    The SDK's own defaults (its timeout object) come with the SDK client it is passed to; this sets what the
+    SDKs' default clients set too: the timeout, following redirects, and (for httpx2's pool) their limits.
     """
     timeout = httpx2.Timeout(read_timeout, connect=connect_timeout)
-    if _proxy_applies(base_url):  # trust_env: httpx2 sends through the proxy; the SDKs' own connection limits
+    if _proxy_applies(base_url):  # trust_env: httpx2 sends through the proxy
         limits = httpx2.Limits(max_connections=1000, max_keepalive_connections=100)
-        return httpx2.AsyncClient(timeout=timeout, follow_redirects=True, limits=limits)
+        return httpx2.AsyncClient(timeout=timeout, follow_redirects=True, limits=limits), False
     transport = HouseTransport(connect_timeout=connect_timeout, read_timeout=read_timeout)
-    return httpx2.AsyncClient(transport=transport, timeout=timeout, follow_redirects=True)
+    return httpx2.AsyncClient(transport=transport, timeout=timeout, follow_redirects=True), True
 
 
 def _proxy_applies(url: str) -> bool:

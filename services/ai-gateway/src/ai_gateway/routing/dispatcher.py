@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
@@ -50,17 +51,30 @@ class Dispatcher:
         self._max_wait = max_wait
         self._backoff = wait_exponential_jitter(initial=backoff[0], max=backoff[1])
 
-    async def complete(self, candidates: list[ModelRef], request: ChatRequest) -> tuple[ModelRef, ChatResult]:
+    async def complete(
+        self, candidates: list[ModelRef], request: ChatRequest, admission: asyncio.Future[None] | None = None
+    ) -> tuple[ModelRef, ChatResult]:
+        """The first candidate's answer that comes; `admission` as in `open_stream`."""
+
         async def call(ref: ModelRef) -> ChatResult:
-            return await self.providers[ref.provider].complete(dataclasses.replace(request, model=ref.model))
+            provider = await self._admitted(ref, admission)
+            return await provider.complete(dataclasses.replace(request, model=ref.model))
 
-        return await self._first_success(candidates, call)
+        return await self._first_success(candidates, call, admission)
 
-    async def open_stream(self, candidates: list[ModelRef], request: ChatRequest) -> OpenedStream:
-        """Retries and fallbacks apply until the first event arrives; after that the stream is the client's."""
+    async def open_stream(
+        self, candidates: list[ModelRef], request: ChatRequest, admission: asyncio.Future[None] | None = None
+    ) -> OpenedStream:
+        """Retries and fallbacks apply until the first event arrives; after that the stream is the client's.
+
+        `admission` is the call's admission still under way: a provider whose transport holds its first byte
+        until then is called at once (its request is built meanwhile), any other once it has succeeded; if it
+        fails, its error is raised.
+        """
 
         async def call(ref: ModelRef) -> OpenedStream:
-            stream = self.providers[ref.provider].stream(dataclasses.replace(request, model=ref.model))
+            provider = await self._admitted(ref, admission)
+            stream = provider.stream(dataclasses.replace(request, model=ref.model))
             try:
                 first = await anext(aiter(stream))
             except BaseException:
@@ -68,11 +82,20 @@ class Dispatcher:
                 raise
             return OpenedStream(ref, first, stream, 0)
 
-        _, opened = await self._first_success(candidates, call)
+        _, opened = await self._first_success(candidates, call, admission)
         return opened
 
+    async def _admitted(self, ref: ModelRef, admission: asyncio.Future[None] | None) -> Provider:
+        provider = self.providers[ref.provider]
+        if admission is not None and (admission.done() or not provider.sends_wait_for_admission):
+            await admission  # raises the refusal (RateLimited, LedgerUnavailable)
+        return provider
+
     async def _first_success(
-        self, candidates: list[ModelRef], call: Callable[[ModelRef], Awaitable[T]]
+        self,
+        candidates: list[ModelRef],
+        call: Callable[[ModelRef], Awaitable[T]],
+        admission: asyncio.Future[None] | None = None,
     ) -> tuple[ModelRef, T]:
         last: ProviderError | None = None
         for ref in candidates:
@@ -82,7 +105,7 @@ class Dispatcher:
                 last = ProviderError(f"{ref.qualified} is failing; its circuit is open", status=503)
                 continue
             try:
-                result = await self._retrying(ref, call)
+                result = await self._retrying(ref, call, admission)
             except ProviderError as exc:
                 if exc.retryable:
                     breaker.record_failure()
@@ -98,7 +121,9 @@ class Dispatcher:
         assert last is not None
         raise client_error(last, candidates[-1]) from last
 
-    async def _retrying(self, ref: ModelRef, call: Callable[[ModelRef], Awaitable[T]]) -> T:
+    async def _retrying(
+        self, ref: ModelRef, call: Callable[[ModelRef], Awaitable[T]], admission: asyncio.Future[None] | None
+    ) -> T:
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self._attempts),
             retry=retry_if_exception(self._worth_retrying),
@@ -107,7 +132,13 @@ class Dispatcher:
         )
         async for attempt in retrying:
             with attempt:
-                return await call(ref)
+                try:
+                    return await call(ref)
+                except ProviderError:
+                    # The transport refused to send because admission failed meanwhile: that refusal is the answer.
+                    if admission is not None and admission.done() and not admission.cancelled():
+                        admission.result()
+                    raise
         raise AssertionError("unreachable: tenacity reraises the last error")
 
     def _worth_retrying(self, exc: BaseException) -> bool:
