@@ -4,7 +4,8 @@ same SDK calling the AI gateway in front of that upstream, in the same run.
     uv run python bench/ai_bench.py [--rate 100] [--seconds 8] [--streams 500] [--hold-seconds 10]
 
 Starts on loopback, in their own processes: the upstream (a raw ASGI OpenAI-compatible stub on uvicorn)
-and the AI gateway (`python -m ai_gateway`, granian) on a throw-away database, with real Redis and NATS.
+and the AI gateway (`python -m ai_gateway`, on its default server, uvicorn) on a throw-away database, with
+real Redis and NATS.
 Figures (issue 7's budgets in brackets):
 
 1. Fixed rate, open loop (latency counted from each request's scheduled time): p50 and p99 added by the
