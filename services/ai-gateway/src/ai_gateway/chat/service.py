@@ -153,7 +153,11 @@ class ChatService:
             if isinstance(error, asyncio.CancelledError):
                 admission.cancel()  # the client went away first: the start row is withdrawn (starts.py)
                 raise error
-            await asyncio.wait([admission])  # failed while building its request: is it a started call?
+            try:
+                await asyncio.wait([admission])  # failed while building its request: is it a started call?
+            except asyncio.CancelledError:
+                admission.cancel()  # gone while waiting: as above
+                raise
         if admission.cancelled():
             raise error
         if admission.exception() is not None:
