@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from contextlib import nullcontext
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import asyncpg
@@ -40,6 +39,7 @@ from ai_gateway.usage.starts import CallStart, StartLog
 from ai_gateway.usage.sweeper import CallKeeper
 
 _log = get_logger("ai.calls")
+T = TypeVar("T")
 
 
 @dataclass
@@ -185,9 +185,27 @@ class ChatService:
 
     async def complete(self, call: Call, request: ChatRequest) -> tuple[ModelRef, ChatResult]:
         """Call the providers for an admitted call (its start is committed); the call is recorded either way."""
+        ref, result = await self._dispatched(
+            call, request, lambda: self._dispatcher.complete(call.candidates, request, call.admission)
+        )
+        output = _output(result.text, result.tool_calls)
+        self._finish(call, ref, result.usage, "completed", None, request, output)
+        return ref, result
+
+    async def open_stream(self, call: Call, request: ChatRequest) -> tuple[ModelRef, AsyncIterator[StreamEvent]]:
+        """The model that answered and its events; the call is recorded when the iterator ends or is closed."""
+        opened = await self._dispatched(
+            call, request, lambda: self._dispatcher.open_stream(call.candidates, request, call.admission)
+        )
+        call.first_token_at = time.monotonic()
+        return opened.ref, self._relay(call, opened.ref, opened.first, opened.rest, request)
+
+    async def _dispatched(self, call: Call, request: ChatRequest, dispatch: Callable[[], Awaitable[T]]) -> T:
+        """Run `dispatch` (the dispatcher, for this call) inside the call's admission gate. A failure is
+        recorded for a started call, and raised without a record for one that was never admitted."""
         try:
-            with admission_gate(call.admission) if call.admission else nullcontext():
-                ref, result = await self._dispatcher.complete(call.candidates, request, call.admission)
+            with admission_gate(call.admission):
+                return await dispatch()
         except BaseException as error:
             await self._raise_unless_admitted(call, error)
             if isinstance(error, ChatError):
@@ -195,24 +213,6 @@ class ChatService:
             else:  # cancelled (client gone) or a bug: the started call is still settled
                 self._finish_abruptly(call, request, error)
             raise
-        output = _output(result.text, result.tool_calls)
-        self._finish(call, ref, result.usage, "completed", None, request, output)
-        return ref, result
-
-    async def open_stream(self, call: Call, request: ChatRequest) -> tuple[ModelRef, AsyncIterator[StreamEvent]]:
-        """The model that answered and its events; the call is recorded when the iterator ends or is closed."""
-        try:
-            with admission_gate(call.admission) if call.admission else nullcontext():
-                opened = await self._dispatcher.open_stream(call.candidates, request, call.admission)
-        except BaseException as error:
-            await self._raise_unless_admitted(call, error)
-            if isinstance(error, ChatError):
-                self._finish(call, None, Usage(), "failed", error.code, request, None)
-            else:
-                self._finish_abruptly(call, request, error)
-            raise
-        call.first_token_at = time.monotonic()
-        return opened.ref, self._relay(call, opened.ref, opened.first, opened.rest, request)
 
     async def _relay(
         self, call: Call, ref: ModelRef, first: StreamEvent, rest: AsyncIterator[StreamEvent], request: ChatRequest

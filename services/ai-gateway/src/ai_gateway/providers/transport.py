@@ -36,8 +36,8 @@ class NotAdmitted(Exception):
 
 
 @contextmanager
-def admission_gate(admission: asyncio.Future[None]) -> Iterator[None]:
-    """Within this block, the house transport sends nothing before `admission` has succeeded."""
+def admission_gate(admission: asyncio.Future[None] | None) -> Iterator[None]:
+    """Within this block, the house transport sends nothing before `admission` (if any) has succeeded."""
     token = _admission.set(admission)
     try:
         yield
