@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 from typing import Any
 
 from portal_core.testing import ThreadServer, answer_lifespan
@@ -69,6 +70,8 @@ async def _app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         return
     await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"5")]})
     await send({"type": "http.response.body", "body": b"hello"})
+    if scope["path"] == "/then-busy":
+        time.sleep(1.0)  # work after the response in the same tick (a middleware's span and metrics, say)
 
 
 def test_a_response_arrives_in_one_segment_and_streams_still_stream() -> None:
@@ -86,3 +89,12 @@ def test_a_response_arrives_in_one_segment_and_streams_still_stream() -> None:
             received += sock.recv(65536)
         assert b"chunk1;" in received
         assert b"chunk2;" in received
+
+
+def test_a_complete_response_leaves_before_the_app_finishes_its_tick() -> None:
+    with ThreadServer(_app) as server, socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        sent = time.monotonic()
+        sock.sendall(b"GET /then-busy HTTP/1.1\r\nhost: t\r\n\r\n")
+        answer = sock.recv(65536)
+        assert answer.endswith(b"\r\n\r\nhello")  # still one segment
+        assert time.monotonic() - sent < 0.8, "the response waited for the end of the tick"

@@ -15,7 +15,9 @@ class _TickBufferedTransport:
     uvicorn writes a response's head as soon as the app sends `http.response.start`, and its body on
     the next message: two sends, two TCP segments, two wake-ups of the client, for an answer the app
     produced in one go. Held to the end of the tick they leave together; a stream's later chunks are
-    delayed by one tick at most. Everything else goes straight to the real transport.
+    delayed by one tick at most. A response that is complete leaves at once (`flush`), without waiting for
+    what the app does after sending it (the observability middleware's span and metrics). Everything else
+    goes straight to the real transport.
     """
 
     __slots__ = ("_loop", "_pending", "_transport")
@@ -27,14 +29,14 @@ class _TickBufferedTransport:
 
     def write(self, data: bytes) -> None:
         if not self._pending:
-            self._loop.call_soon(self._flush)
+            self._loop.call_soon(self.flush)
         self._pending.append(data)
 
     def writelines(self, lines: Iterable[bytes]) -> None:
         for data in lines:
             self.write(data)
 
-    def _flush(self) -> None:
+    def flush(self) -> None:
         if self._pending:
             data = b"".join(self._pending)
             self._pending.clear()
@@ -42,11 +44,11 @@ class _TickBufferedTransport:
                 self._transport.write(data)
 
     def close(self) -> None:
-        self._flush()
+        self.flush()
         self._transport.close()
 
     def write_eof(self) -> None:
-        self._flush()
+        self.flush()
         self._transport.write_eof()
 
     def abort(self) -> None:
@@ -64,5 +66,9 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
     """
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        buffered = _TickBufferedTransport(transport, asyncio.get_running_loop())  # type: ignore[arg-type]
-        super().connection_made(buffered)  # type: ignore[arg-type]
+        self._buffered = _TickBufferedTransport(transport, asyncio.get_running_loop())  # type: ignore[arg-type]
+        super().connection_made(self._buffered)  # type: ignore[arg-type]
+
+    def on_response_complete(self) -> None:
+        self._buffered.flush()  # the whole response is written: the client need not wait for the tick's end
+        super().on_response_complete()
