@@ -284,7 +284,7 @@ async def test_a_refused_call_does_not_block_the_others_and_is_settled_by_the_sw
     good, poison = (ledger_record(caller, input_tokens=n) for n in (5, 2**40))  # 2**40 overflows `integer`
     starts = StartLog(db)
     for record in (good, poison):
-        await starts.write(start_of(record))
+        await starts.begin(start_of(record))
     writer = LedgerWriter(db, starts, lambda _: asyncio.sleep(0), max_delay_seconds=0)
     writer.start()
     writer.submit(poison)

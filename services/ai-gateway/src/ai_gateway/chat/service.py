@@ -128,21 +128,22 @@ class ChatService:
             store_content=policy.store_content,
             trace_id=current_trace_id(),
         )
-        call.admission = asyncio.ensure_future(self._admission(call, request))
+        call.admission = asyncio.ensure_future(self._admission(call, self._begin(call, request)))
         return call
 
-    async def _admission(self, call: Call, request: ChatRequest) -> None:
-        # The rate limit counts the request while the start is committed: one round trip of latency, not two.
-        # A call the rate limit refuses has its start deleted again before the refusal is answered.
-        limited, started = await asyncio.gather(
-            self._limiter.admit(call.tenant_id, call.user_id), self._begin(call, request), return_exceptions=True
-        )
-        if isinstance(limited, BaseException):
-            if not isinstance(started, BaseException):
-                await self._starts.discard(call.id)
-            raise limited
-        if isinstance(started, BaseException):
-            raise started
+    async def _admission(self, call: Call, started: asyncio.Future[None]) -> None:
+        # The rate limit counts the request while the start is being committed: one round trip, not two. A call
+        # refused by the rate limit, or whose client went away (this task cancelled), has its start withdrawn.
+        try:
+            await self._limiter.admit(call.tenant_id, call.user_id)
+            await started
+        except BaseException:
+            if started.done() and not started.cancelled() and started.exception() is not None:
+                # The database is away: better no call than a call nobody can account for.
+                retry = LedgerUnavailable("Usage cannot be recorded right now; try again shortly", retry_after=1)
+                raise retry from started.exception()
+            await self._starts.withdraw(call.id, started)
+            raise
 
     async def _raise_unless_admitted(self, call: Call, error: BaseException) -> None:
         """A call that failed before its admission succeeded was never sent: raise, recording nothing."""
@@ -163,25 +164,23 @@ class ChatService:
         if admission.exception() is not None:
             admission.result()
 
-    async def _begin(self, call: Call, request: ChatRequest) -> None:
-        """Commit the call's start row before any provider sees it: a crash from here on is settled."""
+    def _begin(self, call: Call, request: ChatRequest) -> asyncio.Future[None]:
+        """Queue the call's start row, which is committed before any provider sees the call: a crash from
+        then on is settled (usage/sweeper.py)."""
         input_tokens = _estimate(request, "").input_tokens
-        try:
-            await self._starts.write(
-                CallStart(
-                    id=call.id,
-                    tenant_id=call.tenant_id,
-                    user_id=call.user_id,
-                    endpoint=call.endpoint,
-                    stream=call.stream,
-                    model_requested=call.model_requested,
-                    input_tokens=input_tokens,
-                    cost_micros=self._cost_micros(call.candidates[0], Usage(input_tokens=input_tokens)),
-                    trace_id=call.trace_id or None,
-                )
+        return self._starts.begin(
+            CallStart(
+                id=call.id,
+                tenant_id=call.tenant_id,
+                user_id=call.user_id,
+                endpoint=call.endpoint,
+                stream=call.stream,
+                model_requested=call.model_requested,
+                input_tokens=input_tokens,
+                cost_micros=self._cost_micros(call.candidates[0], Usage(input_tokens=input_tokens)),
+                trace_id=call.trace_id or None,
             )
-        except Exception as exc:  # the database is away: better no call than a call nobody can account for
-            raise LedgerUnavailable("Usage cannot be recorded right now; try again shortly", retry_after=1) from exc
+        )
 
     async def complete(self, call: Call, request: ChatRequest) -> tuple[ModelRef, ChatResult]:
         """Call the providers for an admitted call (its start is committed); the call is recorded either way."""
@@ -205,6 +204,9 @@ class ChatService:
         recorded for a started call, and raised without a record for one that was never admitted."""
         try:
             with admission_gate(call.admission):
+                # One turn of the loop first, so the start's writer (woken by `_begin`, queued before this
+                # task) sends its INSERT now: the commit then runs while the provider's request is built.
+                await asyncio.sleep(0)
                 return await dispatch()
         except BaseException as error:
             await self._raise_unless_admitted(call, error)

@@ -83,19 +83,22 @@ class StartLog:
         self._writer: asyncio.Task[None] | None = None
         self.live: set[str] = set()  # started here, ledger row not written yet: renewed by the heartbeat
 
-    async def write(self, start: CallStart) -> None:
-        """Return once the start is committed; raises what the database raised."""
+    def begin(self, start: CallStart) -> asyncio.Future[None]:
+        """Queue the start for the next group commit and wake its writer now, without waiting: the future is
+        done once the row is committed (or holds what the database raised). Cancelling it withdraws the start
+        (a row already written is deleted by the writer)."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append((start, future))
         self._arrived.set()
         self.live.add(start.id)
+        future.add_done_callback(lambda done: self._settled(start.id, done))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.get_running_loop().create_task(self._write_pending())
-        try:
-            await future
-        except BaseException:
-            self.live.discard(start.id)  # never sent upstream: nothing to renew (a stray row is swept)
-            raise
+        return future
+
+    def _settled(self, call_id: str, future: asyncio.Future[None]) -> None:
+        if future.cancelled() or future.exception() is not None:
+            self.live.discard(call_id)  # never sent upstream: nothing to renew (a stray row is swept)
 
     async def close(self) -> None:
         """Let a writer lingering on its connection go now (on shutdown, before the pool closes)."""
@@ -104,14 +107,17 @@ class StartLog:
         if self._writer is not None:
             await asyncio.gather(self._writer, return_exceptions=True)
 
-    async def discard(self, call_id: str) -> None:
-        """A started call was refused after all (rate limited): no provider saw it, so nothing to settle."""
+    async def withdraw(self, call_id: str, started: asyncio.Future[None]) -> None:
+        """A started call will not be made after all (rate limited, its client gone): no provider saw it, so
+        there is nothing to settle. `started` is what `begin` returned."""
+        if started.cancel() or started.cancelled() or started.exception() is not None:
+            return  # not committed yet (the writer deletes it once written), or never
         self.live.discard(call_id)
         try:
             async with self._pool.acquire() as conn:
                 await delete_starts(conn, [call_id])
         except Exception as error:  # left to the sweeper, which charges its estimate: logged, not hidden
-            _log.warning("a refused call's start row could not be deleted", call_id=call_id, error=repr(error))
+            _log.warning("a withdrawn call's start row could not be deleted", call_id=call_id, error=repr(error))
 
     def forget(self, call_ids: list[str]) -> None:
         """The calls' ledger rows are written (which deleted their starts)."""
