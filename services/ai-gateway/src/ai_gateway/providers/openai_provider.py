@@ -4,7 +4,7 @@ The call goes through the SDK's own client (auth, timeouts, typed `openai.APIErr
 documented low-level `post` rather than `chat.completions.create`: `create` walks every parameter through a
 TypedDict transform and builds pydantic models of every answer and chunk, which was about a third of the
 gateway's CPU per call (cProfile, bench/ai_bench.py). Our parameters are plain JSON already, and answers are
-decoded by msgspec into the few fields we read.
+decoded by msgspec into the few fields we read. Bodies are encoded by msgspec too, and passed as `content`.
 """
 
 from __future__ import annotations
@@ -86,6 +86,7 @@ class _Answer(msgspec.Struct):
 
 
 _decode_answer = msgspec.json.Decoder(_Answer)
+_encode = msgspec.json.Encoder().encode  # the request body, sent as is (`content=`): msgspec, not the SDK's json
 
 
 class OpenAIProvider:
@@ -111,7 +112,7 @@ class OpenAIProvider:
     async def complete(self, request: ChatRequest) -> ChatResult:
         try:
             raw = await self._client.post(
-                "/chat/completions", body=_params(request, stream=False), cast_to=bytes, options=_SECURITY
+                "/chat/completions", content=_encode(_params(request, stream=False)), cast_to=bytes, options=_SECURITY
             )
             response = _decode_answer.decode(raw)
         except openai.APIError as exc:
@@ -139,7 +140,7 @@ class OpenAIProvider:
             # Chunks come back as the SDK's parsed JSON (`cast_to=object`), converted by msgspec below.
             upstream = await self._client.post(
                 "/chat/completions",
-                body={**_params(request, stream=True), "stream_options": {"include_usage": True}},
+                content=_encode({**_params(request, stream=True), "stream_options": {"include_usage": True}}),
                 cast_to=object,
                 options=_SECURITY,
                 stream=True,
