@@ -293,15 +293,20 @@ class ChatService:
             prompt=_prompt(request) if call.store_content else None,
             output=output if call.store_content else None,
         )
+        # Queued in the loop's next turn, after the answer (written by then) has left: the ledger queue and the
+        # log line are not the client's wait. A callback, not an await, so a cancelled request still runs it.
+        asyncio.get_running_loop().call_soon(self._queue, record)
+
+    def _queue(self, record: UsageRecord) -> None:
         self.tenants.queued(record.tenant_id, *_charge(record))  # counted by the budget gate from now on
         self._ledger.submit(record)
         _log.info(
             "call finished",
-            call_id=call.id,
+            call_id=record.id,
             model=record.model_used,
-            outcome=outcome,
-            input_tokens=usage.input_tokens,
-            output_tokens=usage.output_tokens,
+            outcome=record.outcome,
+            input_tokens=record.input_tokens,
+            output_tokens=record.output_tokens,
             latency_ms=record.latency_ms,
         )
 
