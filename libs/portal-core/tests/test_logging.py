@@ -1,10 +1,22 @@
 import json
 import logging
+from collections.abc import Iterator
 
 import pytest
 import structlog
 from portal_core.logging import configure_logging, get_logger
 from portal_core.telemetry import tracer
+
+
+@pytest.fixture(autouse=True)
+def _root_logging_restored() -> Iterator[None]:
+    """configure_logging binds the root logger to this test's captured stdout, which closes when the test
+    ends: put back what was there, or later tests' servers would log into a closed file."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers = handlers
+    root.setLevel(level)
 
 
 def _lines(capsys: pytest.CaptureFixture[str]) -> list[dict[str, object]]:
