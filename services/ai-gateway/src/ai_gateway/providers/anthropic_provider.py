@@ -1,4 +1,11 @@
-"""Anthropic through the official `anthropic` SDK (Messages API)."""
+"""Anthropic through the official `anthropic` SDK (Messages API).
+
+As for OpenAI (openai_provider.py), the call goes through the SDK's client (auth, version header, timeouts,
+typed `anthropic.APIError`s, its SSE parser and `error` events) by its documented low-level `post`, not
+`messages.create`, whose TypedDict transform of the parameters and pydantic models of every answer and
+event cost ~0.22 ms a call (an Anthropic call took 0.69 ms in-process against 0.47 ms for OpenAI's). Bodies
+are encoded, and answers and events decoded, by msgspec into the few fields the gateway reads.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import anthropic
+import msgspec
 
 from ai_gateway.chat.types import (
     ChatRequest,
@@ -35,6 +43,50 @@ _FINISH: dict[str | None, FinishReason] = {
 }
 
 
+class _Usage(msgspec.Struct):
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cache_read_input_tokens: int | None = None
+    cache_creation_input_tokens: int | None = None
+
+
+class _Block(msgspec.Struct):
+    type: str = ""
+    text: str | None = None
+    id: str | None = None
+    name: str | None = None
+    input: Any = None
+
+
+class _Message(msgspec.Struct):
+    content: list[_Block] = msgspec.field(default_factory=list)
+    stop_reason: str | None = None
+    usage: _Usage | None = None
+    model: str = ""
+
+
+class _Delta(msgspec.Struct):
+    type: str = ""
+    text: str | None = None
+    partial_json: str | None = None
+    stop_reason: str | None = None
+
+
+class _Event(msgspec.Struct):
+    """A Messages stream event: only what the gateway reads."""
+
+    type: str = ""
+    index: int = 0
+    message: _Message | None = None
+    content_block: _Block | None = None
+    delta: _Delta | None = None
+    usage: _Usage | None = None
+
+
+_decode_message = msgspec.json.Decoder(_Message)
+_encode = msgspec.json.Encoder().encode
+
+
 class AnthropicProvider:
     name = "anthropic"
 
@@ -58,12 +110,15 @@ class AnthropicProvider:
 
     async def complete(self, request: ChatRequest) -> ChatResult:
         try:
-            response = await self._client.messages.create(**self._params(request))
+            raw = await self._client.post("/v1/messages", content=_encode(self._params(request)), cast_to=bytes)
+            response = _decode_message.decode(raw)
         except anthropic.APIError as exc:
             raise _error(exc) from exc
-        text = "".join(block.text for block in response.content if block.type == "text")
+        except msgspec.DecodeError as exc:  # not JSON, or not the shape of a message (ValidationError)
+            raise ProviderError(f"Anthropic sent an answer the gateway cannot read: {exc}", status=502) from exc
+        text = "".join(block.text or "" for block in response.content if block.type == "text")
         calls = tuple(
-            ToolCall(id=block.id, name=block.name, arguments=json.dumps(block.input))
+            ToolCall(id=block.id or "", name=block.name or "", arguments=json.dumps(block.input or {}))
             for block in response.content
             if block.type == "tool_use"
         )
@@ -77,27 +132,38 @@ class AnthropicProvider:
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         try:
-            upstream = await self._client.messages.create(**self._params(request), stream=True)
+            # Events come back as the SDK's parsed JSON (`cast_to=object`; it skips pings and raises `error`
+            # events), converted by msgspec below.
+            upstream = await self._client.post(
+                "/v1/messages",
+                content=_encode({**self._params(request), "stream": True}),
+                cast_to=object,
+                stream=True,
+                stream_cls=anthropic.AsyncStream[object],
+            )
         except anthropic.APIError as exc:
             raise _error(exc) from exc
         usage = Usage()
         finish: FinishReason = "stop"
         tool_index_of_block: dict[int, int] = {}
         try:
-            async for event in upstream:
-                if event.type == "message_start":
+            async for data in upstream:
+                event = _event(data)
+                block, delta = event.content_block, event.delta
+                if event.type == "message_start" and event.message is not None:
                     usage = _usage(event.message.usage)
-                elif event.type == "content_block_start" and event.content_block.type == "tool_use":
+                elif event.type == "content_block_start" and block is not None and block.type == "tool_use":
                     index = tool_index_of_block[event.index] = len(tool_index_of_block)
-                    yield ToolCallStart(index, event.content_block.id, event.content_block.name)
-                elif event.type == "content_block_delta":
-                    if event.delta.type == "text_delta":
-                        yield TextDelta(event.delta.text)
-                    elif event.delta.type == "input_json_delta" and event.delta.partial_json:
-                        yield ToolCallDelta(tool_index_of_block[event.index], event.delta.partial_json)
+                    yield ToolCallStart(index, block.id or f"call_{index}", block.name or "")
+                elif event.type == "content_block_delta" and delta is not None:
+                    if delta.type == "text_delta" and delta.text:
+                        yield TextDelta(delta.text)
+                    elif delta.type == "input_json_delta" and delta.partial_json:
+                        yield ToolCallDelta(tool_index_of_block[event.index], delta.partial_json)
                 elif event.type == "message_delta":
-                    finish = _FINISH.get(event.delta.stop_reason, "stop")
-                    usage.output_tokens = event.usage.output_tokens
+                    finish = _FINISH.get(delta.stop_reason if delta else None, "stop")
+                    if event.usage is not None and event.usage.output_tokens is not None:
+                        usage.output_tokens = event.usage.output_tokens
         except anthropic.APIError as exc:
             raise _error(exc) from exc
         finally:
@@ -163,9 +229,18 @@ def _arguments(arguments: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _usage(usage: Any) -> Usage:
-    cache_read = getattr(usage, "cache_read_input_tokens", None) or 0
-    cache_write = getattr(usage, "cache_creation_input_tokens", None) or 0
+def _event(data: object) -> _Event:
+    try:
+        return msgspec.convert(data, _Event)
+    except msgspec.ValidationError as exc:
+        raise ProviderError(f"Anthropic sent an event the gateway cannot read: {exc}", status=502) from exc
+
+
+def _usage(usage: _Usage | None) -> Usage:
+    if usage is None:
+        return Usage()
+    cache_read = usage.cache_read_input_tokens or 0
+    cache_write = usage.cache_creation_input_tokens or 0
     return Usage(
         input_tokens=(usage.input_tokens or 0) + cache_read + cache_write,
         output_tokens=usage.output_tokens or 0,
