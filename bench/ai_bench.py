@@ -1,9 +1,9 @@
 """AI gateway overhead: the official `openai` SDK calling a local OpenAI-wire upstream directly, and the
-same SDK calling the AI gateway in front of that upstream, in the same run.
+same SDK calling the AI gateway in front of that upstream, in the same run (and the same with `anthropic`).
 
     uv run python bench/ai_bench.py [--rate 100] [--seconds 8] [--streams 500] [--hold-seconds 10]
 
-Starts on loopback, in their own processes: the upstream (a raw ASGI OpenAI-compatible stub on uvicorn)
+Starts on loopback, in their own processes: the upstream (a raw ASGI stub of both wires on uvicorn)
 and the AI gateway (`python -m ai_gateway`, on its default server, uvicorn) on a throw-away database, with
 real Redis and NATS.
 Figures (issue 7's budgets in brackets):
@@ -14,6 +14,8 @@ Figures (issue 7's budgets in brackets):
    moments fall on both sides of the difference rather than on one phase.
    With it, the gateway process's CPU time per call (user + system, its background writers included):
    less noisy than latency on a busy machine, and what a change to the gateway's own work moves.
+   The same with the `anthropic` SDK against the upstream's Messages route directly, and through the
+   gateway's Messages route and its Anthropic provider (`anthropic_fixed_rate`, half as many calls).
 2. Time to first token of a stream, direct vs through [added <= 5 ms].
 3. `--streams` concurrent streams held open for `--hold-seconds`: the gateway's RSS before, while held,
    and per stream [flat memory].
@@ -32,18 +34,29 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 USAGE = {"prompt_tokens": 5, "completion_tokens": 8, "total_tokens": 13}
+ANTHROPIC_ANSWER = {
+    "id": "msg_bench",
+    "type": "message",
+    "role": "assistant",
+    "content": [{"type": "text", "text": "benchmark answer"}],
+    "stop_reason": "end_turn",
+    "stop_sequence": None,
+    "usage": {"input_tokens": 5, "output_tokens": 8},
+}
 
 
 # ---------------------------------------------------------------- the upstream (its own process)
 
 
 def upstream_app() -> Any:
-    """OpenAI Chat Completions on the wire: plain JSON, or SSE chunks; model `slow` streams one chunk a second."""
+    """OpenAI Chat Completions on the wire: plain JSON, or SSE chunks; model `slow` streams one chunk a second.
+    Anthropic Messages (`/v1/messages`): plain JSON."""
     from portal_core.testing import answer_lifespan
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -57,6 +70,12 @@ def upstream_app() -> Any:
             if not message.get("more_body"):
                 break
         body = json.loads(raw or b"{}")
+        if scope["path"].endswith("/messages"):  # Anthropic Messages, plain JSON
+            data = json.dumps(ANTHROPIC_ANSWER | {"model": body.get("model", "")}).encode()
+            headers = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send({"type": "http.response.body", "body": data})
+            return
         base = {"id": "chatcmpl-bench", "created": 0, "model": body.get("model", "")}
         if not body.get("stream"):
             choice = {
@@ -129,28 +148,37 @@ def percentile(values: list[float], p: float) -> float:
 
 
 async def fixed_rate(client: Any, rate: int, seconds: float, model: str = "openai/bench") -> list[float]:
-    return (await interleaved_fixed_rate({"only": client}, rate, seconds, model))["only"]
+    return (await interleaved_fixed_rate({"only": openai_call(client, model)}, rate, seconds))["only"]
+
+
+def openai_call(client: Any, model: str = "openai/bench") -> Callable[[], Awaitable[Any]]:
+    messages = [{"role": "user", "content": "hello"}]
+    return lambda: client.chat.completions.create(model=model, messages=messages)
+
+
+def anthropic_call(client: Any, model: str) -> Callable[[], Awaitable[Any]]:
+    messages = [{"role": "user", "content": "hello"}]
+    return lambda: client.messages.create(model=model, max_tokens=64, messages=messages)
 
 
 async def interleaved_fixed_rate(
-    clients: dict[str, Any], rate: int, seconds: float, model: str = "openai/bench", block_seconds: float = 0.5
+    calls: dict[str, Callable[[], Awaitable[Any]]], rate: int, seconds: float, block_seconds: float = 0.5
 ) -> dict[str, list[float]]:
-    """`rate * seconds` calls per client at `rate`, open loop, the clients taking turns in blocks of
-    `block_seconds` (the order alternating block by block), so a slow moment of the machine falls on both."""
+    """`rate * seconds` calls of each kind at `rate`, open loop, the kinds taking turns in blocks of
+    `block_seconds` (the order alternating block by block), so a slow moment of the machine falls on all."""
     loop = asyncio.get_running_loop()
-    latencies: dict[str, list[float]] = {name: [] for name in clients}
-    messages = [{"role": "user", "content": "hello"}]
+    latencies: dict[str, list[float]] = {name: [] for name in calls}
 
     async def one(name: str, scheduled: float) -> None:
-        await clients[name].chat.completions.create(model=model, messages=messages)
+        await calls[name]()
         latencies[name].append((loop.time() - scheduled) * 1000)
 
-    for name in clients:  # warm-up, not counted
+    for name in calls:  # warm-up, not counted
         for _ in range(min(rate, 50)):
             await one(name, loop.time())
         latencies[name].clear()
     total, per_block = int(rate * seconds), max(1, int(rate * block_seconds))
-    names = list(clients)
+    names = list(calls)
     for block in range(-(-total // per_block)):
         count = min(per_block, total - block * per_block)
         for name in names if block % 2 == 0 else names[::-1]:
@@ -220,7 +248,8 @@ async def hold_streams(client: Any, count: int, hold_seconds: float, pid: int) -
 
 
 async def run(args: argparse.Namespace, upstream: str, gateway: str, gateway_pid: int, token: str) -> dict[str, Any]:
-    import httpx2  # the openai SDK's HTTP client
+    import anthropic
+    import httpx2  # the SDKs' HTTP client
     import openai
     import psutil
 
@@ -240,28 +269,44 @@ async def run(args: argparse.Namespace, upstream: str, gateway: str, gateway_pid
     )
     gateway_process = psutil.Process(gateway_pid)
     cpu_before = sum(gateway_process.cpu_times()[:2])
-    paired = await interleaved_fixed_rate({"direct": direct, "through": through}, args.rate, args.seconds)
+    paired = await interleaved_fixed_rate(
+        {"direct": openai_call(direct), "through": openai_call(through)}, args.rate, args.seconds
+    )
     # Everything the gateway did for those calls, its background writers included (ledger, starts, limits).
     cpu_ms_per_call = (sum(gateway_process.cpu_times()[:2]) - cpu_before) * 1000 / len(paired["through"])
-    d, g = paired["direct"], paired["through"]
     local = await fixed_rate(through, args.rate, args.seconds, model="local/echo")
+    # The Anthropic SDK on both sides: the gateway's Messages route and its Anthropic provider.
+    anthropic_direct = anthropic.AsyncAnthropic(
+        base_url=upstream, api_key="bench", max_retries=0, http_client=httpx2.AsyncClient(limits=limits)
+    )
+    anthropic_through = anthropic.AsyncAnthropic(
+        base_url=f"{gateway}/api/ai",
+        api_key="bench",
+        max_retries=0,
+        default_headers={"x-portal-identity": token},
+        http_client=httpx2.AsyncClient(limits=limits),
+    )
+    anthropic_paired = await interleaved_fixed_rate(
+        {
+            "direct": anthropic_call(anthropic_direct, "bench"),
+            "through": anthropic_call(anthropic_through, "anthropic/bench"),
+        },
+        args.rate,
+        args.seconds / 2,
+    )
     ttft_direct = await first_token(direct, args.ttft_count)
     ttft_through = await first_token(through, args.ttft_count)
     held = await hold_streams(through, args.streams, args.hold_seconds, gateway_pid)
-    d50, d99, g50, g99 = percentile(d, 50), percentile(d, 99), percentile(g, 50), percentile(g, 99)
     t_d, t_g = percentile(ttft_direct, 50), percentile(ttft_through, 50)
     return {
         "fixed_rate": {
-            "rate_per_second": args.rate,
-            "requests": len(g),
-            "direct_ms": {"p50": round(d50, 3), "p99": round(d99, 3)},
-            "gateway_ms": {"p50": round(g50, 3), "p99": round(g99, 3)},
-            "added_ms": {"p50": round(g50 - d50, 3), "p99": round(g99 - d99, 3)},
+            **added_latency(paired, args.rate),
             "gateway_cpu_ms_per_call": round(cpu_ms_per_call, 3),
             "budget_ms": {"p50": 2, "p99": 8},
             # The gateway alone, with its built-in provider: admission + accounting, no second SDK hop.
             "local_provider_ms": {"p50": round(percentile(local, 50), 3), "p99": round(percentile(local, 99), 3)},
         },
+        "anthropic_fixed_rate": added_latency(anthropic_paired, args.rate),
         "time_to_first_token": {
             "direct_p50_ms": round(t_d, 3),
             "gateway_p50_ms": round(t_g, 3),
@@ -270,6 +315,20 @@ async def run(args: argparse.Namespace, upstream: str, gateway: str, gateway_pid
             "budget_ms": 5,
         },
         "held_streams": held,
+    }
+
+
+def added_latency(paired: dict[str, list[float]], rate: int) -> dict[str, Any]:
+    d, g = paired["direct"], paired["through"]
+    return {
+        "rate_per_second": rate,
+        "requests": len(g),
+        "direct_ms": {"p50": round(percentile(d, 50), 3), "p99": round(percentile(d, 99), 3)},
+        "gateway_ms": {"p50": round(percentile(g, 50), 3), "p99": round(percentile(g, 99), 3)},
+        "added_ms": {
+            "p50": round(percentile(g, 50) - percentile(d, 50), 3),
+            "p99": round(percentile(g, 99) - percentile(d, 99), 3),
+        },
     }
 
 
@@ -316,6 +375,8 @@ def main() -> None:
             "LOG_LEVEL": "WARNING",
             "OPENAI_API_KEY": "bench",
             "OPENAI_BASE_URL": f"http://127.0.0.1:{upstream_port}/v1",
+            "ANTHROPIC_API_KEY": "bench",
+            "ANTHROPIC_BASE_URL": f"http://127.0.0.1:{upstream_port}",
             "REDIS_KEY_PREFIX": f"bench:ai:{uuid.uuid4().hex}:",
             "TENANT_REQUESTS_PER_MINUTE": "100000000",
             "USER_REQUESTS_PER_MINUTE": "100000000",
