@@ -8,8 +8,10 @@ import uuid
 from dataclasses import dataclass
 
 import asyncpg
+from ai_gateway.usage.starts import CallStart
 from portal_core.assertion import AssertionSigner, Identity
 from portal_core.dev_keys import DEV_ASSERTION_PRIVATE_JWK
+from portal_core.ids import new_id
 
 SIGNER = AssertionSigner(DEV_ASSERTION_PRIVATE_JWK)
 
@@ -45,3 +47,18 @@ async def usage_rows(db: asyncpg.Pool, tenant_id: str, wait_for: int = 1, timeou
         if len(rows) >= wait_for or time.monotonic() > deadline:
             return list(rows)
         await asyncio.sleep(0.05)
+
+
+def call_start(caller: Caller, call_id: str | None = None, input_tokens: int = 3) -> CallStart:
+    """A plain `local/echo` completion's start row, for `caller`."""
+    return CallStart(
+        id=call_id or str(new_id()),
+        tenant_id=caller.tenant_id,
+        user_id=caller.user_id,
+        endpoint="chat.completions",
+        stream=False,
+        model_requested="local/echo",
+        input_tokens=input_tokens,
+        cost_micros=0,
+        trace_id=None,
+    )

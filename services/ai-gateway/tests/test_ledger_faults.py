@@ -25,9 +25,9 @@ from ai_gateway.chat.types import approximate_tokens
 from ai_gateway.settings import AiSettings
 from ai_gateway.usage.recorder import LedgerWriter
 from ai_gateway.usage.schemas import UsageRecord
-from ai_gateway.usage.starts import CallStart, StartLog
+from ai_gateway.usage.starts import StartLog
 from ai_gateway.usage.sweeper import sweep_interrupted
-from ai_support import Caller, new_caller, usage_rows
+from ai_support import Caller, call_start, new_caller, usage_rows
 from portal_core import testing as core_testing
 from portal_core.ids import new_id
 from portal_core.settings import load_settings
@@ -284,7 +284,7 @@ async def test_a_refused_call_does_not_block_the_others_and_is_settled_by_the_sw
     good, poison = (ledger_record(caller, input_tokens=n) for n in (5, 2**40))  # 2**40 overflows `integer`
     starts = StartLog(db)
     for record in (good, poison):
-        await starts.begin(start_of(record))
+        await starts.begin(call_start(caller, record.id))
     writer = LedgerWriter(db, starts, lambda _: asyncio.sleep(0), max_delay_seconds=0)
     writer.start()
     writer.submit(poison)
@@ -318,19 +318,5 @@ def ledger_record(caller: Caller, input_tokens: int) -> UsageRecord:
         first_token_ms=None,
         outcome="completed",
         error_code=None,
-        trace_id=None,
-    )
-
-
-def start_of(record: UsageRecord) -> CallStart:
-    return CallStart(
-        id=record.id,
-        tenant_id=record.tenant_id,
-        user_id=record.user_id,
-        endpoint=record.endpoint,
-        stream=record.stream,
-        model_requested=record.model_requested,
-        input_tokens=3,
-        cost_micros=0,
         trace_id=None,
     )

@@ -3,25 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 import asyncpg
-from ai_gateway.usage.starts import CallStart, StartLog
-from ai_support import Caller
-from portal_core.ids import new_id
+import pytest
+from ai_gateway.usage.starts import StartLog
+from ai_support import Caller, call_start
 
 
-def a_start(caller: Caller) -> CallStart:
-    return CallStart(
-        id=str(new_id()),
-        tenant_id=caller.tenant_id,
-        user_id=caller.user_id,
-        endpoint="chat.completions",
-        stream=False,
-        model_requested="openai/gpt-4o",
-        input_tokens=3,
-        cost_micros=0,
-        trace_id=None,
-    )
+@pytest.fixture(autouse=True)
+async def _no_rows_left(db: asyncpg.Pool, caller: Caller) -> AsyncIterator[None]:
+    """The starts written here belong to no call: left behind, another test's sweep would settle them."""
+    yield
+    await db.execute("DELETE FROM ai.call_starts WHERE tenant_id = $1", caller.tenant_id)
 
 
 async def start_ids(db: asyncpg.Pool, caller: Caller) -> set[str]:
@@ -31,7 +25,7 @@ async def start_ids(db: asyncpg.Pool, caller: Caller) -> set[str]:
 
 async def test_begun_starts_are_committed_together_and_renewed(db: asyncpg.Pool, caller: Caller) -> None:
     starts = StartLog(db, linger_seconds=0.05)
-    begun = [a_start(caller) for _ in range(3)]
+    begun = [call_start(caller) for _ in range(3)]
     await asyncio.gather(*(starts.begin(start) for start in begun))
     assert await start_ids(db, caller) == {s.id for s in begun}
     assert starts.live == {s.id for s in begun}
@@ -40,7 +34,7 @@ async def test_begun_starts_are_committed_together_and_renewed(db: asyncpg.Pool,
 
 async def test_a_start_withdrawn_before_or_after_its_commit_leaves_no_row(db: asyncpg.Pool, caller: Caller) -> None:
     starts = StartLog(db, linger_seconds=0.05)
-    early, late, kept = a_start(caller), a_start(caller), a_start(caller)
+    early, late, kept = call_start(caller), call_start(caller), call_start(caller)
 
     pending = starts.begin(early)
     await starts.withdraw(early.id, pending)  # still queued: cancelled, and deleted once written
@@ -57,8 +51,7 @@ async def test_a_start_withdrawn_before_or_after_its_commit_leaves_no_row(db: as
 
 async def test_a_failed_start_is_not_renewed(db: asyncpg.Pool, caller: Caller) -> None:
     starts = StartLog(db, linger_seconds=0.05)
-    broken = a_start(caller)
-    broken.input_tokens = 2**40  # overflows `integer`: the database refuses the batch
+    broken = call_start(caller, input_tokens=2**40)  # overflows `integer`: the database refuses the batch
     failed = starts.begin(broken)
     await asyncio.wait([failed])
     assert isinstance(failed.exception(), asyncpg.DataError)
