@@ -254,19 +254,19 @@ async def run(args: argparse.Namespace, upstream: str, gateway: str, gateway_pid
     import psutil
 
     limits = httpx2.Limits(max_connections=args.streams + 50, max_keepalive_connections=200)
-    direct = openai.AsyncOpenAI(
-        base_url=f"{upstream}/v1",
-        api_key="bench",
-        max_retries=0,
-        http_client=openai.DefaultAsyncHttpxClient(limits=limits),
-    )
-    through = openai.AsyncOpenAI(
-        base_url=f"{gateway}/api/ai/v1",
-        api_key="bench",
-        max_retries=0,
-        default_headers={"x-portal-identity": token},
-        http_client=openai.DefaultAsyncHttpxClient(limits=limits),
-    )
+
+    def client(sdk: Any, base_url: str, through_gateway: bool) -> Any:
+        """An SDK client (`openai.AsyncOpenAI`, `anthropic.AsyncAnthropic`) with the bench's pool limits."""
+        return sdk(
+            base_url=base_url,
+            api_key="bench",
+            max_retries=0,
+            default_headers={"x-portal-identity": token} if through_gateway else None,
+            http_client=httpx2.AsyncClient(limits=limits),
+        )
+
+    direct = client(openai.AsyncOpenAI, f"{upstream}/v1", through_gateway=False)
+    through = client(openai.AsyncOpenAI, f"{gateway}/api/ai/v1", through_gateway=True)
     gateway_process = psutil.Process(gateway_pid)
     cpu_before = sum(gateway_process.cpu_times()[:2])
     paired = await interleaved_fixed_rate(
@@ -276,16 +276,8 @@ async def run(args: argparse.Namespace, upstream: str, gateway: str, gateway_pid
     cpu_ms_per_call = (sum(gateway_process.cpu_times()[:2]) - cpu_before) * 1000 / len(paired["through"])
     local = await fixed_rate(through, args.rate, args.seconds, model="local/echo")
     # The Anthropic SDK on both sides: the gateway's Messages route and its Anthropic provider.
-    anthropic_direct = anthropic.AsyncAnthropic(
-        base_url=upstream, api_key="bench", max_retries=0, http_client=httpx2.AsyncClient(limits=limits)
-    )
-    anthropic_through = anthropic.AsyncAnthropic(
-        base_url=f"{gateway}/api/ai",
-        api_key="bench",
-        max_retries=0,
-        default_headers={"x-portal-identity": token},
-        http_client=httpx2.AsyncClient(limits=limits),
-    )
+    anthropic_direct = client(anthropic.AsyncAnthropic, upstream, through_gateway=False)
+    anthropic_through = client(anthropic.AsyncAnthropic, f"{gateway}/api/ai", through_gateway=True)
     anthropic_paired = await interleaved_fixed_rate(
         {
             "direct": anthropic_call(anthropic_direct, "bench"),
