@@ -136,14 +136,16 @@ class ChatService:
         # refused by the rate limit, or whose client went away (this task cancelled), has its start withdrawn.
         try:
             await self._limiter.admit(call.tenant_id, call.user_id)
-            await started
         except BaseException:
-            if started.done() and not started.cancelled() and started.exception() is not None:
-                # The database is away: better no call than a call nobody can account for.
-                retry = LedgerUnavailable("Usage cannot be recorded right now; try again shortly", retry_after=1)
-                raise retry from started.exception()
             await self._starts.withdraw(call.id, started)
             raise
+        try:
+            await started
+        except asyncio.CancelledError:
+            await self._starts.withdraw(call.id, started)
+            raise
+        except Exception as exc:  # the database is away: better no call than a call nobody can account for
+            raise LedgerUnavailable("Usage cannot be recorded right now; try again shortly", retry_after=1) from exc
 
     async def _raise_unless_admitted(self, call: Call, error: BaseException) -> None:
         """A call that failed before its admission succeeded was never sent: raise, recording nothing."""
